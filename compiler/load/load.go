@@ -1,0 +1,240 @@
+package load
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"strconv"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/anklume/anklume/compiler/diag"
+)
+
+// MaxFileSize is the largest PSOT file accepted (SPEC.md §2.2 item 6).
+const MaxFileSize = 16 << 20
+
+// MaxNodes caps the number of nodes a document may expand to through
+// aliases (SPEC.md §2.2 item 3).
+const MaxNodes = 100000
+
+// SyntaxPath is the diagnostic path of parse problems.
+const SyntaxPath = "(syntax)"
+
+var lineRe = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+// Parse decodes one YAML file into a Node tree. file is the name used in
+// diagnostics and fileIndex its rank in load order. On any S0 problem it
+// returns a nil node and the diagnostics.
+func Parse(data []byte, file string, fileIndex int) (*Node, diag.List) {
+	var dl diag.List
+	at := func(line, col int) diag.Pos {
+		return diag.Pos{File: file, FileIndex: fileIndex, Line: line, Col: col}
+	}
+	if len(data) > MaxFileSize {
+		dl.Errorf(at(1, 1), SyntaxPath, "", "file is larger than 16 MiB")
+		return nil, dl
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var doc yaml.Node
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			// An empty file is a null document.
+			return &Node{Kind: Null, Pos: at(1, 1)}, nil
+		}
+		dl.Add(syntaxDiag(err, at))
+		return nil, dl
+	}
+	var second yaml.Node
+	if err := dec.Decode(&second); err == nil {
+		line, col := second.Line, second.Column
+		if len(second.Content) > 0 {
+			line, col = second.Content[0].Line, second.Content[0].Column
+		}
+		dl.Errorf(at(line, col), SyntaxPath, "", "only one YAML document is allowed")
+		return nil, dl
+	} else if !errors.Is(err, io.EOF) {
+		dl.Add(syntaxDiag(err, at))
+		return nil, dl
+	}
+	c := converter{file: file, fileIndex: fileIndex}
+	var root *Node
+	if len(doc.Content) == 0 {
+		root = &Node{Kind: Null, Pos: at(1, 1)}
+	} else {
+		root = c.convert(doc.Content[0], nil)
+	}
+	if c.bomb {
+		dl = dl[:0]
+		dl.Errorf(c.bombPos, SyntaxPath, "", "document expands to more than %d nodes through aliases", MaxNodes)
+		return nil, dl
+	}
+	dl.Add(c.diags...)
+	if dl.HasErrors() {
+		return nil, dl
+	}
+	return root, dl
+}
+
+func syntaxDiag(err error, at func(int, int) diag.Pos) diag.Diagnostic {
+	msg := err.Error()
+	line := 1
+	var te *yaml.TypeError
+	if errors.As(err, &te) && len(te.Errors) > 0 {
+		msg = te.Errors[0]
+	}
+	if m := lineRe.FindStringSubmatch(msg); m != nil {
+		line, _ = strconv.Atoi(m[1])
+		msg = m[2]
+	} else if len(msg) > 6 && msg[:6] == "yaml: " {
+		msg = msg[6:]
+	}
+	return diag.Diagnostic{Severity: diag.Error, Pos: at(line, 1), Path: SyntaxPath, Msg: msg}
+}
+
+type converter struct {
+	file      string
+	fileIndex int
+	count     int
+	bomb      bool
+	bombPos   diag.Pos
+	diags     diag.List
+}
+
+func (c *converter) pos(n *yaml.Node) diag.Pos {
+	return diag.Pos{File: c.file, FileIndex: c.fileIndex, Line: n.Line, Col: n.Column}
+}
+
+// convert turns a yaml.Node into a Node. override, when set, is the
+// position of the alias through which n is reached.
+func (c *converter) convert(n *yaml.Node, override *diag.Pos) *Node {
+	if c.bomb {
+		return &Node{Kind: Null}
+	}
+	c.count++
+	p := c.pos(n)
+	if override != nil {
+		p = *override
+	}
+	if c.count > MaxNodes {
+		c.bomb = true
+		c.bombPos = p
+		return &Node{Kind: Null, Pos: p}
+	}
+	switch n.Kind {
+	case yaml.DocumentNode:
+		if len(n.Content) == 0 {
+			return &Node{Kind: Null, Pos: p}
+		}
+		return c.convert(n.Content[0], override)
+	case yaml.AliasNode:
+		ap := p
+		return c.convert(n.Alias, &ap)
+	case yaml.ScalarNode:
+		tag := n.ShortTag()
+		switch tag {
+		case TagNull:
+			return &Node{Kind: Null, Tag: TagNull, Value: n.Value, Pos: p}
+		case TagInt, TagFloat, TagBool, TagStr:
+		default:
+			// Timestamps, binary and custom tags are read as strings.
+			tag = TagStr
+		}
+		return &Node{Kind: Scalar, Tag: tag, Value: n.Value, Pos: p}
+	case yaml.SequenceNode:
+		out := &Node{Kind: Seq, Pos: p, Items: make([]*Node, 0, len(n.Content))}
+		for _, it := range n.Content {
+			out.Items = append(out.Items, c.convert(it, override))
+		}
+		return out
+	case yaml.MappingNode:
+		return c.mapping(n, p, override)
+	}
+	return &Node{Kind: Null, Pos: p}
+}
+
+func (c *converter) mapping(n *yaml.Node, p diag.Pos, override *diag.Pos) *Node {
+	out := &Node{Kind: Map, Pos: p}
+	index := map[string]int{}
+	var merges []*Node
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		kp := c.pos(k)
+		if override != nil {
+			kp = *override
+		}
+		if k.Kind == yaml.ScalarNode && k.ShortTag() == "!!merge" {
+			merges = append(merges, c.mergeSources(v, override)...)
+			continue
+		}
+		kn := k
+		if kn.Kind == yaml.AliasNode {
+			kn = kn.Alias
+		}
+		if kn.Kind != yaml.ScalarNode {
+			c.diags.Errorf(kp, SyntaxPath, "", "mapping keys must be scalars")
+			continue
+		}
+		key := kn.Value
+		if _, dup := index[key]; dup {
+			c.diags.Errorf(kp, SyntaxPath, "", "duplicate key %s", quote(key))
+			continue
+		}
+		index[key] = len(out.Entries)
+		out.Entries = append(out.Entries, Entry{Key: key, KeyPos: kp, Value: c.convert(v, override)})
+	}
+	// Merged maps: explicit keys win, then the first merged map that has
+	// the key (SPEC.md §2.2 item 3).
+	for _, m := range merges {
+		if m.Kind != Map {
+			continue
+		}
+		for _, e := range m.Entries {
+			if _, ok := index[e.Key]; ok {
+				continue
+			}
+			index[e.Key] = len(out.Entries)
+			out.Entries = append(out.Entries, e)
+		}
+	}
+	return out
+}
+
+// mergeSources returns the maps named by the value of a `<<` key.
+func (c *converter) mergeSources(v *yaml.Node, override *diag.Pos) []*Node {
+	var out []*Node
+	add := func(n *yaml.Node) {
+		cn := c.convert(n, override)
+		if cn.Kind != Map {
+			c.diags.Errorf(cn.Pos, SyntaxPath, "", "merge key value must be a mapping or a list of mappings")
+			return
+		}
+		out = append(out, cn)
+	}
+	if v.Kind == yaml.SequenceNode {
+		for _, it := range v.Content {
+			add(it)
+		}
+	} else {
+		add(v)
+	}
+	return out
+}
+
+// String renders a node for debugging.
+func (n *Node) String() string {
+	if n == nil {
+		return "<nil>"
+	}
+	switch n.Kind {
+	case Map:
+		return fmt.Sprintf("map(%d)@%s", len(n.Entries), n.Pos)
+	case Seq:
+		return fmt.Sprintf("seq(%d)@%s", len(n.Items), n.Pos)
+	case Null:
+		return "null@" + n.Pos.String()
+	}
+	return fmt.Sprintf("%s %q@%s", n.Tag, n.Value, n.Pos)
+}
