@@ -12,7 +12,8 @@ import (
 	"github.com/anklume/anklume/compiler/load"
 	"github.com/anklume/anklume/compiler/model"
 	"github.com/anklume/anklume/compiler/resolve"
-	"github.com/anklume/anklume/compiler/validate"
+	"github.com/anklume/anklume/compiler/semantic"
+	"github.com/anklume/anklume/compiler/structure"
 )
 
 // Input names the PSOT to read inside an fs.FS.
@@ -48,9 +49,9 @@ func Compile(fsys fs.FS, in Input, opts host.Options) (*Result, diag.List, error
 	if err != nil || src == nil {
 		return nil, dl, err
 	}
-	s1, bad := validate.Structure(src.Root)
+	s1, bad := structure.Check(src.Root)
 	dl.Add(s1...)
-	dl.Add(validate.Semantics(src.Root, bad, opts)...)
+	dl.Add(semantic.Check(src.Root, bad, opts)...)
 	if dl.HasErrors() {
 		return nil, dl, nil
 	}

@@ -94,7 +94,9 @@ var decimalRe = regexp.MustCompile(`^-?(0|[1-9][0-9]*)$`)
 func (n *Node) IsDecimal() bool { return n.IsInt() && decimalRe.MatchString(n.Value) }
 
 // Bool returns the value of a boolean scalar.
-func (n *Node) Bool() bool { return n.IsBool() && (n.Value == "true" || n.Value == "True" || n.Value == "TRUE") }
+func (n *Node) Bool() bool {
+	return n.IsBool() && (n.Value == "true" || n.Value == "True" || n.Value == "TRUE")
+}
 
 // Int returns the value of a plain-decimal integer scalar.
 func (n *Node) Int() (int64, bool) {
@@ -154,3 +156,10 @@ func (n *Node) Keys() []string {
 	}
 	return out
 }
+
+// NodeSet is a set of nodes, used to mark the nodes that carry an S1 error:
+// S2 skips them and everything under them (SPEC.md §3.1).
+type NodeSet map[*Node]bool
+
+// Has reports whether n is in the set.
+func (s NodeSet) Has(n *Node) bool { return s[n] }
