@@ -1,0 +1,292 @@
+// Package yamlw is the small, exact YAML emitter of SPEC.md §6.4. Callers
+// build an ordered document from Map, List, Str, Int, Bool and Null values
+// and Marshal renders it in block style with 2-space indentation, never a
+// block scalar and never a folded line. Every string, key or value, is
+// written in exactly one of three styles (double-quoted, single-quoted or
+// plain) chosen by Quote, so that generated files are byte-for-byte stable
+// and read back identically by PyYAML and Go readers.
+package yamlw
+
+import (
+	"regexp"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+)
+
+// Value is one node of a document: Map, List, Str, Int, Bool or Null. A nil
+// Value is written as a null.
+type Value interface {
+	isValue()
+}
+
+// KV is one entry of a Map.
+type KV struct {
+	Key   string
+	Value Value
+}
+
+// Map is a mapping whose keys are written in slice order.
+type Map []KV
+
+// List is a sequence.
+type List []Value
+
+// Str is a string scalar, quoted by the rules of §6.4.
+type Str string
+
+// Int is an integer scalar, written in decimal.
+type Int int64
+
+// Bool is a boolean scalar, written true or false.
+type Bool bool
+
+// Null is the null scalar, written as nothing (`key:`).
+type Null struct{}
+
+func (Map) isValue()  {}
+func (List) isValue() {}
+func (Str) isValue()  {}
+func (Int) isValue()  {}
+func (Bool) isValue() {}
+func (Null) isValue() {}
+
+// Set returns m with key set to v: an existing entry keeps its place, a new
+// one is appended.
+func (m Map) Set(key string, v Value) Map {
+	for i := range m {
+		if m[i].Key == key {
+			m[i].Value = v
+			return m
+		}
+	}
+	return append(m, KV{Key: key, Value: v})
+}
+
+// Marshal renders v as a YAML document body in block style. The result
+// ends with a newline and carries no `---` line. A top-level null is
+// written as an empty document.
+func Marshal(v Value) []byte {
+	var b strings.Builder
+	switch x := v.(type) {
+	case Map:
+		if len(x) == 0 {
+			b.WriteString("{}\n")
+		} else {
+			writeMap(&b, x, 0)
+		}
+	case List:
+		if len(x) == 0 {
+			b.WriteString("[]\n")
+		} else {
+			writeList(&b, x, 0)
+		}
+	case nil, Null:
+		// nothing
+	default:
+		b.WriteString(scalar(v))
+		b.WriteByte('\n')
+	}
+	return []byte(b.String())
+}
+
+// writeMap writes the non-empty map m, every line indented by ind spaces.
+func writeMap(b *strings.Builder, m Map, ind int) {
+	for _, kv := range m {
+		b.WriteString(strings.Repeat(" ", ind))
+		b.WriteString(Quote(kv.Key))
+		b.WriteByte(':')
+		writeValue(b, kv.Value, ind+2)
+	}
+}
+
+// writeList writes the non-empty list l, every item line indented by ind.
+func writeList(b *strings.Builder, l List, ind int) {
+	for _, item := range l {
+		switch x := item.(type) {
+		case Map:
+			if len(x) > 0 {
+				var sub strings.Builder
+				writeMap(&sub, x, ind+2)
+				b.WriteString(strings.Repeat(" ", ind) + "- ")
+				b.WriteString(sub.String()[ind+2:])
+				continue
+			}
+		case List:
+			if len(x) > 0 {
+				var sub strings.Builder
+				writeList(&sub, x, ind+2)
+				b.WriteString(strings.Repeat(" ", ind) + "- ")
+				b.WriteString(sub.String()[ind+2:])
+				continue
+			}
+		}
+		b.WriteString(strings.Repeat(" ", ind))
+		b.WriteByte('-')
+		writeValue(b, item, ind+2)
+	}
+}
+
+// writeValue writes what follows a `key:` or a `-`: nothing for a null, a
+// space and a scalar or an empty collection, or a newline and a nested
+// block indented by ind.
+func writeValue(b *strings.Builder, v Value, ind int) {
+	switch x := v.(type) {
+	case nil, Null:
+		b.WriteByte('\n')
+	case Map:
+		if len(x) == 0 {
+			b.WriteString(" {}\n")
+			return
+		}
+		b.WriteByte('\n')
+		writeMap(b, x, ind)
+	case List:
+		if len(x) == 0 {
+			b.WriteString(" []\n")
+			return
+		}
+		b.WriteByte('\n')
+		writeList(b, x, ind)
+	default:
+		b.WriteByte(' ')
+		b.WriteString(scalar(v))
+		b.WriteByte('\n')
+	}
+}
+
+// scalar renders a non-collection, non-null value.
+func scalar(v Value) string {
+	switch x := v.(type) {
+	case Str:
+		return Quote(string(x))
+	case Int:
+		return strconv.FormatInt(int64(x), 10)
+	case Bool:
+		if x {
+			return "true"
+		}
+		return "false"
+	}
+	return ""
+}
+
+// Style is the way Quote writes a string.
+type Style int
+
+const (
+	// Plain is the unquoted style.
+	Plain Style = iota
+	// SingleQuoted is '…' with ' doubled.
+	SingleQuoted
+	// DoubleQuoted is "…" with the escapes of §6.4 rule 1.
+	DoubleQuoted
+)
+
+// resolverRe matches every string a YAML 1.1 or 1.2 core resolver reads as
+// something other than a string (§6.4 rule 2, first item).
+var resolverRe = regexp.MustCompile(`^(?:` + strings.Join([]string{
+	// null
+	`~|null|Null|NULL|`,
+	// bool
+	`y|Y|n|N|yes|Yes|YES|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF`,
+	// int
+	`[-+]?0b[0-1_]+`,
+	`[-+]?0[0-7_]+`,
+	`[-+]?(?:0|[1-9][0-9_]*)`,
+	`[-+]?0x[0-9a-fA-F_]+`,
+	`[-+]?[1-9][0-9_]*(?::[0-5]?[0-9])+`,
+	`[-+]?[0-9]+`,
+	`0o[0-7]+`,
+	`0x[0-9a-fA-F]+`,
+	// float
+	`[-+]?[0-9][0-9_]*\.[0-9_]*(?:[eE][-+][0-9]+)?`,
+	`\.[0-9][0-9_]*(?:[eE][-+][0-9]+)?`,
+	`[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+\.[0-9_]*`,
+	`[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?`,
+	`[-+]?\.(?:inf|Inf|INF)`,
+	`\.(?:nan|NaN|NAN)`,
+	// timestamp
+	`[0-9]{4}-[0-9]{2}-[0-9]{2}`,
+	`[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}(?:[Tt]|[ \t]+)[0-9]{1,2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]*)?(?:[ \t]*(?:Z|[-+][0-9]{1,2}(?::[0-9]{2})?))?`,
+	// merge, value
+	`<<|=`,
+}, "|") + `)$`)
+
+// indicators are the first characters that force single quotes.
+const indicators = "-?:,[]{}#&*!|>'\"%@`"
+
+// isControl reports whether r is a Unicode Cc character.
+func isControl(r rune) bool {
+	return r <= 0x1f || (r >= 0x7f && r <= 0x9f)
+}
+
+// StyleOf returns the style §6.4 prescribes for s. s is expected to be
+// valid UTF-8; Quote replaces invalid bytes with U+FFFD before choosing.
+func StyleOf(s string) Style {
+	for _, r := range s {
+		if isControl(r) || r == '\u2028' || r == '\u2029' {
+			return DoubleQuoted
+		}
+	}
+	switch {
+	case s == "", resolverRe.MatchString(s),
+		strings.HasPrefix(s, " "), strings.HasSuffix(s, " "),
+		strings.Contains(s, ": "), strings.Contains(s, " #"), strings.HasSuffix(s, ":"),
+		strings.ContainsRune(indicators, rune(s[0])):
+		return SingleQuoted
+	}
+	return Plain
+}
+
+// Quote writes s as a YAML scalar in the style of §6.4. Invalid UTF-8
+// bytes, which no YAML reader accepts, are replaced with U+FFFD.
+func Quote(s string) string {
+	if !utf8.ValidString(s) {
+		s = strings.ToValidUTF8(s, "\uFFFD")
+	}
+	switch StyleOf(s) {
+	case DoubleQuoted:
+		return doubleQuote(s)
+	case SingleQuoted:
+		return "'" + strings.ReplaceAll(s, "'", "''") + "'"
+	}
+	return s
+}
+
+// doubleQuote applies the escapes of §6.4 rule 1.
+func doubleQuote(s string) string {
+	const hex = "0123456789abcdef"
+	var b strings.Builder
+	b.WriteByte('"')
+	for _, r := range s {
+		switch r {
+		case '\\':
+			b.WriteString(`\\`)
+		case '"':
+			b.WriteString(`\"`)
+		case '\t':
+			b.WriteString(`\t`)
+		case '\n':
+			b.WriteString(`\n`)
+		case '\r':
+			b.WriteString(`\r`)
+		case '\u0085':
+			b.WriteString(`\N`)
+		case '\u2028':
+			b.WriteString(`\L`)
+		case '\u2029':
+			b.WriteString(`\P`)
+		default:
+			if isControl(r) {
+				b.WriteString(`\x`)
+				b.WriteByte(hex[r>>4])
+				b.WriteByte(hex[r&0xf])
+			} else {
+				b.WriteRune(r)
+			}
+		}
+	}
+	b.WriteByte('"')
+	return b.String()
+}
