@@ -1,31 +1,27 @@
-// This file adapts the anchored diff of the Go distribution
-// (src/internal/diff/diff.go), which carries this notice:
-//
-// Copyright 2022 The Go Authors. All rights reserved.
-// Use of this source code is governed by a BSD-style
-// license that can be found in the LICENSE file.
-
 package tree
 
 import (
 	"bytes"
 	"fmt"
-	"sort"
 	"strings"
+
+	"github.com/sergi/go-diff/diffmatchpatch"
 )
 
-// A pair is a pair of values tracked for both the x and y side of a diff.
-// It is typically a pair of line indexes.
-type pair struct{ x, y int }
+// contextLines is the number of unchanged lines shown around each change.
+const contextLines = 3
+
+// lineOp is one line of an edit script: ' ' kept, '-' removed, '+' added.
+type lineOp struct {
+	op   byte
+	text string // the line, with its newline when it has one
+}
 
 // UnifiedDiff returns the unified diff of §6.8 between old and new for the
 // file at p: 3 lines of context, labels `a/<p>` and `b/<p>`, and
 // `--- /dev/null` when created is set. It returns nil when the bytes are
-// equal and the file is not created.
-//
-// The diff is anchored: it looks for the smallest number of unique lines
-// inserted and removed, which takes O(n log n) time (see tgs), instead of
-// the quadratic worst case of a minimal diff.
+// equal and the file is not created. The line-level edit script comes from
+// github.com/sergi/go-diff (line mode); hunks are formatted here.
 func UnifiedDiff(p string, old []byte, created bool, new []byte) []byte {
 	if !created && bytes.Equal(old, new) {
 		return nil
@@ -35,215 +31,132 @@ func UnifiedDiff(p string, old []byte, created bool, new []byte) []byte {
 		oldName = "/dev/null"
 		old = nil
 	}
-	x := lines(old)
-	y := lines(new)
-
+	ops := editScript(string(old), string(new))
 	var out bytes.Buffer
-	fmt.Fprintf(&out, "--- %s\n", oldName)
-	fmt.Fprintf(&out, "+++ b/%s\n", p)
-	// Loop over matches to consider,
-	// expanding each match to include surrounding lines,
-	// and then printing diff chunks.
-	// To avoid setup/teardown cases outside the loop,
-	// tgs returns a leading {0,0} and trailing {len(x), len(y)} pair
-	// in the sequence of matches.
-	var (
-		done  pair     // printed up to x[:done.x] and y[:done.y]
-		chunk pair     // start lines of current chunk
-		count pair     // number of lines from each side in current chunk
-		ctext []string // lines for current chunk
-	)
-	for _, m := range tgs(x, y) {
-		if m.x < done.x {
-			// Already handled scanning forward from earlier match.
-			continue
-		}
-
-		// Expand matching lines as far as possible,
-		// establishing that x[start.x:end.x] == y[start.y:end.y].
-		// Note that on the first (or last) iteration we may (or definitely do)
-		// have an empty match: start.x==end.x and start.y==end.y.
-		start := m
-		for start.x > done.x && start.y > done.y && x[start.x-1] == y[start.y-1] {
-			start.x--
-			start.y--
-		}
-		end := m
-		for end.x < len(x) && end.y < len(y) && x[end.x] == y[end.y] {
-			end.x++
-			end.y++
-		}
-
-		// Emit the mismatched lines before start into this chunk.
-		// (No effect on first sentinel iteration, when start = {0,0}.)
-		for _, s := range x[done.x:start.x] {
-			ctext = append(ctext, "-"+s)
-			count.x++
-		}
-		for _, s := range y[done.y:start.y] {
-			ctext = append(ctext, "+"+s)
-			count.y++
-		}
-
-		// If we're not at EOF and have too few common lines,
-		// the chunk includes all the common lines and continues.
-		const C = 3 // number of context lines
-		if (end.x < len(x) || end.y < len(y)) &&
-			(end.x-start.x < C || (len(ctext) > 0 && end.x-start.x < 2*C)) {
-			for _, s := range x[start.x:end.x] {
-				ctext = append(ctext, " "+s)
-				count.x++
-				count.y++
-			}
-			done = end
-			continue
-		}
-
-		// End chunk with common lines for context.
-		if len(ctext) > 0 {
-			n := end.x - start.x
-			if n > C {
-				n = C
-			}
-			for _, s := range x[start.x : start.x+n] {
-				ctext = append(ctext, " "+s)
-				count.x++
-				count.y++
-			}
-			done = pair{start.x + n, start.y + n}
-
-			// Format and emit chunk.
-			// Convert line numbers to 1-indexed.
-			// Special case: empty file shows up as 0,0 not 1,0.
-			if count.x > 0 {
-				chunk.x++
-			}
-			if count.y > 0 {
-				chunk.y++
-			}
-			fmt.Fprintf(&out, "@@ -%d,%d +%d,%d @@\n", chunk.x, count.x, chunk.y, count.y)
-			for _, s := range ctext {
-				out.WriteString(s)
-			}
-			count.x = 0
-			count.y = 0
-			ctext = ctext[:0]
-		}
-
-		// If we reached EOF, we're done.
-		if end.x >= len(x) && end.y >= len(y) {
-			break
-		}
-
-		// Otherwise start a new chunk.
-		chunk = pair{end.x - C, end.y - C}
-		for _, s := range x[chunk.x:end.x] {
-			ctext = append(ctext, " "+s)
-			count.x++
-			count.y++
-		}
-		done = end
-	}
-
+	fmt.Fprintf(&out, "--- %s\n+++ b/%s\n", oldName, p)
+	writeHunks(&out, ops)
 	return out.Bytes()
 }
 
-// lines returns the lines in the file x, including newlines.
-// If the file does not end in a newline, one is supplied
-// along with a warning about the missing newline.
-func lines(x []byte) []string {
-	if len(x) == 0 {
-		return nil
+// editScript diffs a and b line by line: each distinct line is mapped to
+// one rune, the rune strings are diffed by diffmatchpatch, and the runes are
+// mapped back to lines. (The library's own DiffLinesToRunes encodes line
+// indexes as text in v1.3.1, which its rune diff then splits.)
+func editScript(a, b string) []lineOp {
+	index := map[string]rune{}
+	var table []string
+	encode := func(s string) []rune {
+		var out []rune
+		for _, l := range strings.SplitAfter(s, "\n") {
+			if l == "" {
+				continue
+			}
+			r, ok := index[l]
+			if !ok {
+				r = rune(len(table))
+				if r >= 0xD800 { // skip the surrogate range
+					r += 0x800
+				}
+				index[l] = r
+				table = append(table, l)
+			}
+			out = append(out, r)
+		}
+		return out
 	}
-	l := strings.SplitAfter(string(x), "\n")
-	if l[len(l)-1] == "" {
-		l = l[:len(l)-1]
-	} else {
-		// Treat last line as having a message about the missing newline attached,
-		// using the same text as BSD/GNU diff (including the leading backslash).
-		l[len(l)-1] += "\n\\ No newline at end of file\n"
+	ra, rb := encode(a), encode(b)
+	line := func(r rune) string {
+		if r >= 0xE000 {
+			r -= 0x800
+		}
+		return table[r]
 	}
-	return l
+	dmp := diffmatchpatch.New()
+	dmp.DiffTimeout = 0 // an exact diff: sync files are small
+	var ops []lineOp
+	for _, d := range dmp.DiffMainRunes(ra, rb, false) {
+		op := byte(' ')
+		switch d.Type {
+		case diffmatchpatch.DiffDelete:
+			op = '-'
+		case diffmatchpatch.DiffInsert:
+			op = '+'
+		}
+		for _, r := range d.Text {
+			ops = append(ops, lineOp{op, line(r)})
+		}
+	}
+	return ops
 }
 
-// tgs returns the pairs of indexes of the longest common subsequence
-// of unique lines in x and y, where a unique line is one that appears
-// once in x and once in y.
-//
-// The longest common subsequence algorithm is as described in
-// Thomas G. Szymanski, “A Special Case of the Maximal Common
-// Subsequence Problem,” Princeton TR #170 (January 1975),
-// available at https://research.swtch.com/tgs170.pdf.
-func tgs(x, y []string) []pair {
-	// Count the number of times each string appears in a and b.
-	// We only care about 0, 1, many, counted as 0, -1, -2
-	// for the x side and 0, -4, -8 for the y side.
-	// Using negative numbers now lets us distinguish positive line numbers later.
-	m := make(map[string]int)
-	for _, s := range x {
-		if c := m[s]; c > -2 {
-			m[s] = c - 1
+// writeHunks groups ops into hunks with contextLines of context and writes
+// them. A line without a final newline is followed by the usual
+// "\ No newline at end of file" marker.
+func writeHunks(out *bytes.Buffer, ops []lineOp) {
+	i := 0
+	oldLine, newLine := 1, 1 // line numbers of ops[i]
+	for i < len(ops) {
+		// Find the next change.
+		j := i
+		for j < len(ops) && ops[j].op == ' ' {
+			j++
 		}
-	}
-	for _, s := range y {
-		if c := m[s]; c > -8 {
-			m[s] = c - 4
+		if j == len(ops) {
+			return
 		}
-	}
-
-	// Now unique strings can be identified by m[s] = -1+-4.
-	//
-	// Gather the indexes of those strings in x and y, building:
-	//	xi[i] = increasing indexes of unique strings in x.
-	//	yi[i] = increasing indexes of unique strings in y.
-	//	inv[i] = index j such that x[xi[i]] = y[yi[j]].
-	var xi, yi, inv []int
-	for i, s := range y {
-		if m[s] == -1+-4 {
-			m[s] = len(yi)
-			yi = append(yi, i)
+		// Start of the hunk: up to contextLines kept lines before j.
+		start := max(i, j-contextLines)
+		oldStart := oldLine + (start - i)
+		newStart := newLine + (start - i)
+		// Extend while changes are separated by at most 2*context kept lines.
+		end := j
+		for end < len(ops) {
+			if ops[end].op != ' ' {
+				end++
+				continue
+			}
+			k := end
+			for k < len(ops) && ops[k].op == ' ' {
+				k++
+			}
+			if k == len(ops) || k-end >= 2*contextLines {
+				end = min(k, end+contextLines)
+				break
+			}
+			end = k
 		}
-	}
-	for i, s := range x {
-		if j, ok := m[s]; ok && j >= 0 {
-			xi = append(xi, i)
-			inv = append(inv, j)
+		var oldCount, newCount int
+		for _, o := range ops[start:end] {
+			if o.op != '+' {
+				oldCount++
+			}
+			if o.op != '-' {
+				newCount++
+			}
 		}
-	}
-
-	// Apply Algorithm A from Szymanski's paper.
-	// In those terms, A = J = inv and B = [0, n).
-	// We add sentinel pairs {0,0}, and {len(x),len(y)}
-	// to the returned sequence, to help the processing loop.
-	J := inv
-	n := len(xi)
-	T := make([]int, n)
-	L := make([]int, n)
-	for i := range T {
-		T[i] = n + 1
-	}
-	for i := 0; i < n; i++ {
-		k := sort.Search(n, func(k int) bool {
-			return T[k] >= J[i]
-		})
-		T[k] = J[i]
-		L[i] = k + 1
-	}
-	k := 0
-	for _, v := range L {
-		if k < v {
-			k = v
+		if oldCount == 0 {
+			oldStart--
 		}
-	}
-	seq := make([]pair, 2+k)
-	seq[1+k] = pair{len(x), len(y)} // sentinel at end
-	lastj := n
-	for i := n - 1; i >= 0; i-- {
-		if L[i] == k && J[i] < lastj {
-			seq[k] = pair{xi[i], yi[J[i]]}
-			k--
+		if newCount == 0 {
+			newStart--
 		}
+		fmt.Fprintf(out, "@@ -%d,%d +%d,%d @@\n", oldStart, oldCount, newStart, newCount)
+		for _, o := range ops[start:end] {
+			out.WriteByte(o.op)
+			out.WriteString(o.text)
+			if !strings.HasSuffix(o.text, "\n") {
+				out.WriteString("\n\\ No newline at end of file\n")
+			}
+		}
+		// Advance the line counters past ops[i:end].
+		for _, o := range ops[i:end] {
+			if o.op != '+' {
+				oldLine++
+			}
+			if o.op != '-' {
+				newLine++
+			}
+		}
+		i = end
 	}
-	seq[0] = pair{0, 0} // sentinel at start
-	return seq
 }
