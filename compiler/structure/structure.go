@@ -1,12 +1,358 @@
 // Package structure runs stage S1: the embedded JSON Schema plus the
-// stricter typing of SPEC.md §2.2, with the messages of §3.4.
+// stricter typing of SPEC.md §2.2, with the messages of §3.4 and the
+// structural messages of §3.5.
+//
+// Check turns the *load.Node tree into plain JSON values, remembering which
+// node sits at each instance location, validates them with
+// santhosh-tekuri/jsonschema/v6, and translates every leaf error back into
+// one positioned diagnostic.
 package structure
 
 import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+
 	"github.com/anklume/anklume/compiler/diag"
 	"github.com/anklume/anklume/compiler/load"
+	"github.com/anklume/anklume/schema"
 )
 
-// Check runs stage S1 on root and returns its diagnostics and the set of
-// nodes that carry an error. STUB: replaced by the schema-based checker.
-func Check(root *load.Node) (diag.List, load.NodeSet) { return nil, load.NodeSet{} }
+// Hints of SPEC.md §2.2, §3.4 and §3.5.
+const (
+	hintDecimal  = `write it in plain decimal: no leading zero, "+", "0x" or "0o"`
+	hintYAML12   = `YAML 1.2 reads yes/no/on/off as strings; write true or false`
+	hintXName    = `an x- key is ignored only in a mapping with fixed keys; move anchors under a top-level key such as x-defaults`
+	hintProfile  = `anklume manages each project's default profile; pick another name`
+	hintUpgrade  = `upgrade anklume`
+	msgDecimal   = `must be a decimal integer`
+	msgNameRules = `(lowercase letters, digits and "-"; must start and end with a letter or digit; at most 63 characters)`
+)
+
+// validator is the compiled schema together with the parsed document, which
+// is read to find the allowed keys and bounds that an error refers to.
+type validator struct {
+	sch *jsonschema.Schema
+	doc map[string]any
+}
+
+// compiled is built once; it is immutable afterwards.
+var compiled = sync.OnceValues(func() (*validator, error) {
+	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(schema.JSON()))
+	if err != nil {
+		return nil, fmt.Errorf("reading the embedded schema: %w", err)
+	}
+	c := jsonschema.NewCompiler()
+	if err := c.AddResource(schema.ID, doc); err != nil {
+		return nil, fmt.Errorf("adding the embedded schema: %w", err)
+	}
+	sch, err := c.Compile(schema.ID)
+	if err != nil {
+		return nil, fmt.Errorf("compiling the embedded schema: %w", err)
+	}
+	m, ok := doc.(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("the embedded schema is not an object")
+	}
+	return &validator{sch: sch, doc: m}, nil
+})
+
+// Check runs stage S1 on root and returns its diagnostics, sorted, and the
+// set of nodes that carry an error (S2 skips them and everything under
+// them). A missing required key marks no node: the rest of the parent is
+// still checked by S2.
+func Check(root *load.Node) (diag.List, load.NodeSet) {
+	bad := load.NodeSet{}
+	v, err := compiled()
+	if err != nil {
+		var dl diag.List
+		dl.Errorf(diag.Pos{}, "", "", "internal error: %v", err)
+		return dl, bad
+	}
+	if root == nil {
+		return nil, bad
+	}
+	c := &checker{v: v, root: root, bad: bad, locs: map[string]*loc{}, res: map[string]*regexp.Regexp{}}
+	var inst any
+	if root.Kind == load.Null {
+		// An empty document reads as an empty mapping: it reports the
+		// three missing keys of V1 rather than one type error.
+		c.locs[""] = &loc{node: &load.Node{Kind: load.Map, Pos: root.Pos}, path: diag.Root}
+		inst = map[string]any{}
+	} else {
+		inst = c.convert(root, v.doc, "", diag.Root, nil)
+	}
+	if err := v.sch.Validate(inst); err != nil {
+		var verr *jsonschema.ValidationError
+		if !errors.As(err, &verr) {
+			c.dl.Errorf(diag.Pos{}, "", "", "internal error: validating: %v", err)
+		} else {
+			c.translate(verr)
+		}
+	}
+	c.dl.Sort()
+	return c.dl.Dedup(), bad
+}
+
+// loc is what Check knows about one instance location.
+type loc struct {
+	node     *load.Node
+	path     diag.Path
+	keyPos   *diag.Pos // position of the key whose value node is, if any
+	reported bool      // an error was already reported during conversion
+	// schemaRef is the $defs reference of the schema the value was
+	// checked against ("#/$defs/machines"), "" for inline schemas.
+	schemaRef string
+}
+
+type checker struct {
+	v    *validator
+	root *load.Node
+	dl   diag.List
+	bad  load.NodeSet
+	locs map[string]*loc
+	res  map[string]*regexp.Regexp
+}
+
+// pointer appends one JSON pointer token to p.
+func pointer(p, tok string) string {
+	tok = strings.ReplaceAll(tok, "~", "~0")
+	tok = strings.ReplaceAll(tok, "/", "~1")
+	return p + "/" + tok
+}
+
+// resolve follows $ref until the schema node has none.
+func (c *checker) resolve(s map[string]any) map[string]any {
+	s, _ = c.resolveRef(s)
+	return s
+}
+
+// resolveRef follows $ref until the schema node has none, and also returns
+// the last reference followed ("" when s had none).
+func (c *checker) resolveRef(s map[string]any) (map[string]any, string) {
+	last := ""
+	for i := 0; s != nil && i < 32; i++ {
+		if alt := nonNull(s); alt != nil {
+			s = alt
+			continue
+		}
+		ref, ok := s["$ref"].(string)
+		if !ok {
+			return s, last
+		}
+		last = ref
+		s = c.lookup(ref)
+	}
+	return s, last
+}
+
+// nonNull returns B when s is {"anyOf": [{"type": "null"}, B]}, the form
+// the schema gives optional keys so that an explicit null, which means
+// "absent" (SPEC.md §2.2 item 7), is valid for any validator.
+func nonNull(s map[string]any) map[string]any {
+	alts, ok := s["anyOf"].([]any)
+	if !ok || len(alts) != 2 {
+		return nil
+	}
+	first, _ := alts[0].(map[string]any)
+	second, _ := alts[1].(map[string]any)
+	if first == nil || second == nil || first["type"] != "null" {
+		return nil
+	}
+	return second
+}
+
+// lookup returns the schema node at a "#/…" reference or a schema URL of
+// the embedded document, or nil.
+func (c *checker) lookup(ref string) map[string]any {
+	_, frag, ok := strings.Cut(ref, "#")
+	if !ok {
+		return nil
+	}
+	var cur any = c.v.doc
+	if frag == "" {
+		return c.v.doc
+	}
+	for _, tok := range strings.Split(strings.TrimPrefix(frag, "/"), "/") {
+		tok = strings.ReplaceAll(strings.ReplaceAll(tok, "~1", "/"), "~0", "~")
+		switch x := cur.(type) {
+		case map[string]any:
+			cur = x[tok]
+		case []any:
+			i, err := strconv.Atoi(tok)
+			if err != nil || i < 0 || i >= len(x) {
+				return nil
+			}
+			cur = x[i]
+		default:
+			return nil
+		}
+	}
+	m, _ := cur.(map[string]any)
+	return m
+}
+
+// inspected reports whether the schema constrains its instance at all; a
+// schema with annotations only (desktop, services, x- keys) is "accepted
+// and not inspected" (SPEC.md §2.12).
+func inspected(s map[string]any) bool {
+	for k := range s {
+		switch k {
+		case "description", "title", "default", "examples", "$comment":
+		default:
+			return true
+		}
+	}
+	return false
+}
+
+func hasType(s map[string]any, t string) bool {
+	switch x := s["type"].(type) {
+	case string:
+		return x == t
+	case []any:
+		for _, e := range x {
+			if e == t {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func (c *checker) regexp(p string) *regexp.Regexp {
+	if re, ok := c.res[p]; ok {
+		return re
+	}
+	re, err := regexp.Compile(p)
+	if err != nil {
+		re = nil
+	}
+	c.res[p] = re
+	return re
+}
+
+// convert turns n into a JSON value for the schema s (resolved here),
+// recording every location. It reports integers that are not written in
+// plain decimal (SPEC.md §2.2 item 5) and replaces floats, which no
+// integer or string field accepts, by 0.5 so that JSON Schema rejects 1.0
+// as an integer too (§3.3 item 4); only where the schema accepts a number
+// does a float keep its value.
+func (c *checker) convert(n *load.Node, s map[string]any, ptr string, path diag.Path, keyPos *diag.Pos) any {
+	s, ref := c.resolveRef(s)
+	l := &loc{node: n, path: path, keyPos: keyPos, schemaRef: ref}
+	c.locs[ptr] = l
+	switch n.Kind {
+	case load.Null:
+		return nil
+	case load.Scalar:
+		switch n.Tag {
+		case load.TagInt:
+			if !n.IsDecimal() {
+				c.dl.Errorf(n.Pos, path.String(), hintDecimal, msgDecimal)
+				c.bad[n] = true
+				l.reported = true
+				return json.Number("0")
+			}
+			return json.Number(n.Value)
+		case load.TagFloat:
+			if hasType(s, "number") {
+				f, err := strconv.ParseFloat(n.Value, 64)
+				if err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
+					return float64(-1)
+				}
+				return f
+			}
+			return 0.5
+		case load.TagBool:
+			return n.Bool()
+		}
+		return n.Value
+	case load.Seq:
+		items, _ := s["items"].(map[string]any)
+		out := make([]any, 0, len(n.Items))
+		for i, it := range n.Items {
+			out = append(out, c.child(it, items, pointer(ptr, strconv.Itoa(i)), path.Index(i), nil))
+		}
+		return out
+	case load.Map:
+		props, _ := s["properties"].(map[string]any)
+		pats, _ := s["patternProperties"].(map[string]any)
+		required := map[string]bool{}
+		if req, ok := s["required"].([]any); ok {
+			for _, r := range req {
+				if k, ok := r.(string); ok {
+					required[k] = true
+				}
+			}
+		}
+		out := make(map[string]any, len(n.Entries))
+		for i := range n.Entries {
+			e := &n.Entries[i]
+			var sub map[string]any
+			known := false
+			if p, ok := props[e.Key].(map[string]any); ok {
+				sub, known = p, true
+				// An explicit null on an optional key is the same as
+				// leaving the key out (SPEC.md §2.2 item 7).
+				if e.Value.Kind == load.Null && !required[e.Key] {
+					continue
+				}
+			} else {
+				for pat, ps := range pats {
+					if re := c.regexp(pat); re != nil && re.MatchString(e.Key) {
+						sub, _ = ps.(map[string]any)
+						known = true
+						break
+					}
+				}
+				if !known {
+					if ap, ok := s["additionalProperties"].(map[string]any); ok {
+						sub, known = ap, true
+					}
+				}
+			}
+			kp := e.KeyPos
+			cp, cpath := pointer(ptr, e.Key), path.Key(e.Key)
+			if !known {
+				// An unknown key (or any key of an uninspected value):
+				// its value is not looked at.
+				c.locs[cp] = &loc{node: e.Value, path: cpath, keyPos: &kp}
+				out[e.Key] = true
+				continue
+			}
+			out[e.Key] = c.child(e.Value, sub, cp, cpath, &kp)
+		}
+		return out
+	}
+	return nil
+}
+
+// child converts a nested value, or records it and stands in a placeholder
+// when its schema does not inspect it.
+func (c *checker) child(n *load.Node, s map[string]any, ptr string, path diag.Path, keyPos *diag.Pos) any {
+	if s == nil || !inspected(c.resolve(s)) {
+		c.locs[ptr] = &loc{node: n, path: path, keyPos: keyPos}
+		return true
+	}
+	return c.convert(n, s, ptr, path, keyPos)
+}
+
+// sortedKeys returns the keys of m in byte-wise order.
+func sortedKeys(m map[string]any) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
