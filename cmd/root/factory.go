@@ -1,0 +1,40 @@
+package root
+
+import (
+	"io/fs"
+	"os"
+
+	"github.com/anklume/anklume/cmd/cmdutil"
+	"github.com/anklume/anklume/compiler/host"
+	"github.com/anklume/anklume/internal/hostenv"
+)
+
+// NewFactory returns the Factory of the real process: the OS streams,
+// environment, file system and host. schemaJSON and schemaPart come from
+// the embedded schema package (wired by main).
+func NewFactory(build cmdutil.BuildInfo, schemaJSON func() []byte, schemaPart func(string) ([]byte, error)) *cmdutil.Factory {
+	return &cmdutil.Factory{
+		IO: &cmdutil.IOStreams{
+			In:     os.Stdin,
+			Out:    os.Stdout,
+			ErrOut: os.Stderr,
+			OutTTY: isTerminal(os.Stdout),
+			ErrTTY: isTerminal(os.Stderr),
+		},
+		Getenv:     os.Getenv,
+		LookupEnv:  os.LookupEnv,
+		Getwd:      os.Getwd,
+		FS:         func(dir string) fs.FS { return os.DirFS(dir) },
+		Host:       func(remote bool) (host.Options, error) { return hostenv.Gather(hostenv.OS(), remote) },
+		Schema:     schemaJSON,
+		SchemaPart: schemaPart,
+		Build:      build,
+		Globals:    &cmdutil.GlobalOptions{},
+	}
+}
+
+// isTerminal reports whether f is a character device (a terminal).
+func isTerminal(f *os.File) bool {
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}

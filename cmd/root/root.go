@@ -1,0 +1,103 @@
+// Package root assembles the anklume command tree and holds Main, the one
+// place that prints a command's error and turns it into an exit code.
+package root
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/anklume/anklume/cmd/cmdutil"
+	"github.com/anklume/anklume/cmd/completion"
+	"github.com/anklume/anklume/cmd/schema"
+	"github.com/anklume/anklume/cmd/validate"
+	"github.com/anklume/anklume/cmd/version"
+)
+
+// NewCmdRoot builds the root command with its global flags (SPEC.md §13)
+// and every subcommand.
+func NewCmdRoot(f *cmdutil.Factory) *cobra.Command {
+	if f.Globals == nil {
+		f.Globals = &cmdutil.GlobalOptions{}
+	}
+	g := f.Globals
+	cmd := &cobra.Command{
+		Use:   "anklume",
+		Short: "Compile infra.yml into compartmentalised Incus infrastructure",
+		Long: "anklume compiles one declarative description of a compartmentalised machine\n" +
+			"(infra.yml, the PSOT) into Incus projects, bridges, profiles and instances,\n" +
+			"an nftables isolation ruleset and an Ansible tree.",
+		SilenceErrors: true,
+		SilenceUsage:  true,
+		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			g.FileSet = cmd.Flags().Changed("file")
+			if g.Verbose && g.Quiet {
+				return cmdutil.FlagErrorf("--verbose and --quiet cannot be used together")
+			}
+			return nil
+		},
+	}
+	cmd.CompletionOptions.DisableDefaultCmd = true
+	cmd.SetIn(f.IO.In)
+	cmd.SetOut(f.IO.Out)
+	cmd.SetErr(f.IO.ErrOut)
+	cmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return &cmdutil.FlagError{Err: err}
+	})
+
+	pf := cmd.PersistentFlags()
+	pf.StringVarP(&g.File, "file", "f", "", "PSOT file or infra/ directory (default: ./infra.yml or ./infra/)")
+	pf.StringVar(&g.BaseDir, "base-dir", "", "directory for generated files (default: the directory of the PSOT)")
+	pf.StringVar(&g.Remote, "remote", "", "Incus remote to use instead of the local daemon (or ANKLUME_REMOTE)")
+	pf.BoolVar(&g.NoColor, "no-color", false, "never use colour")
+	pf.BoolVarP(&g.Verbose, "verbose", "v", false, "print more detail")
+	pf.BoolVarP(&g.Quiet, "quiet", "q", false, "print errors only")
+
+	cmd.AddCommand(
+		validate.NewCmdValidate(f, nil),
+		schema.NewCmdSchema(f, nil),
+		version.NewCmdVersion(f, nil),
+		completion.NewCmdCompletion(f),
+	)
+	return cmd
+}
+
+// Main runs the command line args and returns the exit code. It is the one
+// place that prints errors: "error: MSG" on stderr, followed by the usage
+// for a flag error.
+func Main(f *cmdutil.Factory, args []string) cmdutil.ExitCode {
+	cmd := NewCmdRoot(f)
+	cmd.SetArgs(args)
+	executed, err := cmd.ExecuteC()
+	if err == nil {
+		return cmdutil.ExitOK
+	}
+	var exitErr *cmdutil.ExitError
+	if errors.As(err, &exitErr) {
+		return exitErr.Code
+	}
+	if errors.Is(err, cmdutil.ErrSilent) {
+		return cmdutil.ExitFailure
+	}
+	fmt.Fprintf(f.IO.ErrOut, "error: %s\n", err)
+	var flagErr *cmdutil.FlagError
+	if errors.As(err, &flagErr) || isCobraUsageError(err) {
+		if executed == nil {
+			executed = cmd
+		}
+		executed.InitDefaultHelpFlag() // not yet added when parsing failed early
+		fmt.Fprintf(f.IO.ErrOut, "\n%s", executed.UsageString())
+	}
+	return cmdutil.ExitFailure
+}
+
+// isCobraUsageError recognises the argument errors cobra returns without a
+// type (unknown command, wrong number of arguments).
+func isCobraUsageError(err error) bool {
+	msg := err.Error()
+	return strings.HasPrefix(msg, "unknown command ") ||
+		strings.HasPrefix(msg, "accepts ") ||
+		strings.HasPrefix(msg, "invalid argument ")
+}
