@@ -6,6 +6,7 @@ package resolve
 
 import (
 	"fmt"
+	"github.com/anklume/anklume/compiler/semantic"
 	"sort"
 	"strconv"
 	"strings"
@@ -402,32 +403,11 @@ func (r *resolver) machine(d *model.Domain, ds *domSrc, me load.Entry) {
 		x.BootPriority = &p
 	}
 	x.SnapshotsSchedule = str(mn, "snapshots_schedule", "")
-	x.SnapshotsExpiry = normalizeExpiry(str(mn, "snapshots_expiry", ""))
+	x.SnapshotsExpiry, _ = semantic.NormalizeExpiry(str(mn, "snapshots_expiry", ""))
 	x.Image = str(mn, "os_image", "")
 	d.Machines = append(d.Machines, x)
 	r.m.Machines = append(r.m.Machines, x)
 	r.machs[x] = src
-}
-
-// normalizeExpiry applies the v1 rewrite of §2.8 (W19 is S2's): a single
-// term in h or m becomes H or M.
-func normalizeExpiry(s string) string {
-	if len(s) < 2 || strings.Contains(s, " ") {
-		return s
-	}
-	digits, unit := s[:len(s)-1], s[len(s)-1]
-	for _, c := range digits {
-		if c < '0' || c > '9' {
-			return s
-		}
-	}
-	switch unit {
-	case 'h':
-		return digits + "H"
-	case 'm':
-		return digits + "M"
-	}
-	return s
 }
 
 // --- images (§4.12) --------------------------------------------------------

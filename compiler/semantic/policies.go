@@ -2,6 +2,7 @@ package semantic
 
 import (
 	"fmt"
+	"github.com/anklume/anklume/compiler/suggest"
 	"slices"
 	"strconv"
 	"strings"
@@ -141,7 +142,7 @@ func (c *checker) checkEndpoint(n *load.Node, p diag.Path) {
 		}
 	case c.namesComplete():
 		hint := ""
-		if s, ok := Suggest(x, c.knownNames()); ok {
+		if s, ok := suggest.Closest(x, c.knownNames()); ok {
 			hint = fmt.Sprintf("did you mean %s?", load.Quote(s))
 		}
 		c.dl.Errorf(n.Pos, p.String(), hint, "%s is not a known domain, machine or %q", load.Quote(x), "host")

@@ -503,32 +503,6 @@ func TestCheckNil(t *testing.T) {
 	}
 }
 
-func TestSuggest(t *testing.T) {
-	for _, tc := range []struct {
-		k    string
-		cand []string
-		want string
-	}{
-		{"tpye", []string{"type", "ip"}, "type"},
-		{"gp", []string{"ip", "gpu"}, "gpu"},
-		{"abcdefg", []string{"abcdexy"}, "abcdexy"},
-		{"abcdefg", []string{"abcdxyz"}, ""},
-		{"abcdefghi", []string{"abcdefxyz"}, "abcdefxyz"},
-		{"", []string{"tcp"}, ""},
-	} {
-		got, ok := suggest(tc.k, tc.cand)
-		if !ok {
-			got = ""
-		}
-		if got != tc.want {
-			t.Errorf("suggest(%q, %v) = %q, want %q", tc.k, tc.cand, got, tc.want)
-		}
-	}
-	if d := levenshtein("éphémèral", "ephemeral"); d != 3 {
-		t.Errorf("levenshtein counts code points: got %d", d)
-	}
-}
-
 // independent checks §3.3 item 4: plain jsonschema v6 validation of the
 // document, read by yaml.v3 and converted to JSON with no translation,
 // gives the same verdict as S1, except for the known gaps (floats such as

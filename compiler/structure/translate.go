@@ -1,6 +1,7 @@
 package structure
 
 import (
+	"github.com/anklume/anklume/compiler/suggest"
 	"math/big"
 	"regexp"
 	"sort"
@@ -175,7 +176,7 @@ func (c *checker) unknownKeys(l *loc, lf leaf, keys []string) {
 			continue
 		}
 		hint := "allowed keys: " + strings.Join(allowed, ", ")
-		if s, ok := suggest(k, allowed); ok {
+		if s, ok := suggest.Closest(k, allowed); ok {
 			hint = "did you mean " + load.Quote(s) + "?"
 		}
 		c.dl.Errorf(e.KeyPos, l.path.Key(k).String(), hint, "unknown key %s", load.Quote(k))
@@ -417,7 +418,7 @@ func (c *checker) valueMessage(n *load.Node, lf leaf) (msg, hint string) {
 		}
 		hint := ""
 		if n.IsStr() {
-			if s, ok := suggest(n.Value, vals); ok {
+			if s, ok := suggest.Closest(n.Value, vals); ok {
 				hint = "did you mean " + load.Quote(s) + "?"
 			}
 		}
@@ -492,42 +493,4 @@ func jsonText(v any) string {
 		return strconv.FormatFloat(f, 'f', -1, 64)
 	}
 	return "?"
-}
-
-// suggest returns the candidate closest to k by Levenshtein distance in
-// code points, when that distance is at most max(2, runes(k)/3); ties go
-// to the byte-wise first candidate (SPEC.md §3.4).
-func suggest(k string, candidates []string) (string, bool) {
-	limit := max(2, utf8.RuneCountInString(k)/3)
-	sorted := append([]string(nil), candidates...)
-	sort.Strings(sorted)
-	best, bestD := "", limit+1
-	for _, cand := range sorted {
-		if d := levenshtein(k, cand); d < bestD {
-			best, bestD = cand, d
-		}
-	}
-	return best, bestD <= limit
-}
-
-// levenshtein is the edit distance between a and b in code points.
-func levenshtein(a, b string) int {
-	ra, rb := []rune(a), []rune(b)
-	prev := make([]int, len(rb)+1)
-	cur := make([]int, len(rb)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(ra); i++ {
-		cur[0] = i
-		for j := 1; j <= len(rb); j++ {
-			cost := 1
-			if ra[i-1] == rb[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(rb)]
 }

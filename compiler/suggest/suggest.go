@@ -1,10 +1,11 @@
-package semantic
+// Package suggest computes did-you-mean hints (SPEC.md §3.4).
+package suggest
 
 import "unicode/utf8"
 
-// Levenshtein returns the edit distance between a and b, counted in Unicode
+// Distance returns the edit distance between a and b, counted in Unicode
 // code points (SPEC.md §3.4).
-func Levenshtein(a, b string) int {
+func Distance(a, b string) int {
 	ra, rb := []rune(a), []rune(b)
 	prev := make([]int, len(rb)+1)
 	cur := make([]int, len(rb)+1)
@@ -25,15 +26,15 @@ func Levenshtein(a, b string) int {
 	return prev[len(rb)]
 }
 
-// Suggest returns the entry of known closest to k for a did-you-mean hint:
+// Closest returns the entry of known closest to k for a did-you-mean hint:
 // the smallest Levenshtein distance, provided it is at most
 // max(2, floor(runes(k)/3)); ties go to the byte-wise first entry. It
 // reports false when no entry is close enough.
-func Suggest(k string, known []string) (string, bool) {
+func Closest(k string, known []string) (string, bool) {
 	limit := max(2, utf8.RuneCountInString(k)/3)
 	best, bestD := "", -1
 	for _, s := range known {
-		d := Levenshtein(k, s)
+		d := Distance(k, s)
 		if d > limit {
 			continue
 		}
