@@ -213,6 +213,36 @@ var resolverRe = regexp.MustCompile(`^(?:` + strings.Join([]string{
 	`<<|=`,
 }, "|") + `)$`)
 
+// resolverBytes are the bytes a resolverRe match that starts with a digit
+// or one of `-+.~<=` can hold.
+const resolverBytes = "0123456789_.:+-eExXoObBabcdefABCDEFTtZ \tinIN~<="
+
+// mayResolve is a fast pre-check for resolverRe on a non-empty s: only a
+// string that starts with a digit or one of `-+.~<=` can match, or, among
+// those that start with a letter, a keyword of at most 5 bytes (null,
+// booleans); see resolverBytes for the rest. Most keys and values of generated files start with another
+// letter, and skip the regular expression.
+func mayResolve(s string) bool {
+	c := s[0]
+	switch {
+	case c >= '0' && c <= '9', strings.IndexByte("-+.~<=", c) >= 0:
+		// A match holds at most one '.' and only these bytes, so an
+		// address such as 10.110.0.1 or a size such as 512MiB cannot.
+		if strings.Count(s, ".") > 1 {
+			return false
+		}
+		for i := 0; i < len(s); i++ {
+			if strings.IndexByte(resolverBytes, s[i]) < 0 {
+				return false
+			}
+		}
+		return true
+	case strings.IndexByte("nNyYtTfFoO", c) >= 0:
+		return len(s) <= 5
+	}
+	return false
+}
+
 // indicators are the first characters that force single quotes.
 const indicators = "-?:,[]{}#&*!|>'\"%@`"
 
@@ -230,7 +260,7 @@ func StyleOf(s string) Style {
 		}
 	}
 	switch {
-	case s == "", resolverRe.MatchString(s),
+	case s == "", mayResolve(s) && resolverRe.MatchString(s),
 		strings.HasPrefix(s, " "), strings.HasSuffix(s, " "),
 		strings.Contains(s, ": "), strings.Contains(s, " #"), strings.HasSuffix(s, ":"),
 		strings.ContainsRune(indicators, rune(s[0])):

@@ -1,0 +1,187 @@
+// Package sync implements `anklume sync [--dry-run] [--diff]
+// [--clean-orphans] [--force]` (SPEC.md §6): it compiles the PSOT and
+// writes the generated tree under the base directory.
+package sync
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/anklume/anklume/cmd/cmdutil"
+	"github.com/anklume/anklume/compiler"
+	"github.com/anklume/anklume/compiler/diag"
+	"github.com/anklume/anklume/compiler/emit"
+	"github.com/anklume/anklume/compiler/host"
+	"github.com/anklume/anklume/compiler/tree"
+)
+
+// NothingToGenerate is printed when no domain is enabled (§6.1).
+const NothingToGenerate = "nothing to generate: no enabled domains"
+
+// Options are the inputs of sync.
+type Options struct {
+	IO      *cmdutil.IOStreams
+	Globals *cmdutil.GlobalOptions
+	// Source picks the PSOT (§2.1).
+	Source func() (fs.FS, compiler.Input, []string, error)
+	// Host gathers the host context (§2.14).
+	Host   func(remote bool) (host.Options, error)
+	Remote func() string
+	// Getwd returns the current directory, against which a relative base
+	// directory is resolved.
+	Getwd func() (string, error)
+
+	DryRun       bool
+	Diff         bool
+	CleanOrphans bool
+	Force        bool
+}
+
+// NewCmdSync builds the sync command. runF replaces the run function in
+// tests; nil runs the real one.
+func NewCmdSync(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
+	opts := &Options{
+		IO:      f.IO,
+		Globals: f.Globals,
+		Source:  f.Source,
+		Host:    f.Host,
+		Remote:  f.Remote,
+		Getwd:   f.Getwd,
+	}
+	cmd := &cobra.Command{
+		Use:   "sync",
+		Short: "Generate the Ansible tree, nftables ruleset and Incus files from the PSOT",
+		Long: "Validate and resolve infra.yml (or infra/), then write the generated tree under the\n" +
+			"base directory: inventory/, group_vars/, host_vars/ (managed sections only; your text\n" +
+			"outside them is kept), and the framework files owned by anklume (site.yml, ansible.cfg,\n" +
+			"roles/, connection_plugins/, .anklume/). Every target is checked before anything is\n" +
+			"written, and a file whose bytes would not change is not touched.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if runF != nil {
+				return runF(opts)
+			}
+			return Run(opts)
+		},
+	}
+	fl := cmd.Flags()
+	fl.BoolVar(&opts.DryRun, "dry-run", false, "write nothing; list what would change")
+	fl.BoolVar(&opts.Diff, "diff", false, "print a unified diff of each created or updated file")
+	fl.BoolVar(&opts.CleanOrphans, "clean-orphans", false, "delete orphan files that are not protected (ephemeral=false)")
+	fl.BoolVar(&opts.Force, "force", false, "replace framework files that lack the anklume header (the old file is kept as <path>.bak)")
+	return cmd
+}
+
+// Run compiles the PSOT and syncs the tree: all checks first, then the
+// writes, then the orphan report (§6.1).
+func Run(opts *Options) error {
+	fsys, in, warnings, err := opts.Source()
+	if err != nil {
+		return err
+	}
+	var dl diag.List
+	for _, w := range warnings {
+		dl.Add(diag.Diagnostic{Severity: diag.Warning, Msg: w})
+	}
+	hopts, err := opts.Host(opts.Remote() != "")
+	if err != nil {
+		opts.printDiagnostics(dl)
+		return err
+	}
+	res, cl, err := compiler.Compile(fsys, in, hopts)
+	dl.Add(cl...)
+	opts.printDiagnostics(dl)
+	if err != nil {
+		return err
+	}
+	if dl.HasErrors() || res == nil || res.Model == nil {
+		return cmdutil.ErrSilent
+	}
+	if opts.verbose() {
+		for _, file := range res.Files {
+			fmt.Fprintf(opts.IO.ErrOut, "info: read %s\n", file)
+		}
+	}
+	out := opts.IO.Out
+	if opts.quiet() {
+		out = io.Discard
+	}
+	m := res.Model
+	if len(m.EnabledDomains()) == 0 {
+		fmt.Fprintln(out, NothingToGenerate)
+		return nil
+	}
+	base, err := opts.baseDir(in)
+	if err != nil {
+		return err
+	}
+	if opts.verbose() {
+		fmt.Fprintf(opts.IO.ErrOut, "info: base directory %s\n", base)
+	}
+
+	plan, err := tree.NewPlan(base, emit.Tree(m), opts.Force)
+	if err != nil {
+		opts.printPlanErrors(err)
+		return cmdutil.ErrSilent
+	}
+	if err := plan.Apply(out, tree.Options{DryRun: opts.DryRun, Diff: opts.Diff}); err != nil {
+		return err
+	}
+
+	domains, machines := emit.KnownNames(m)
+	orphans, err := tree.FindOrphans(base, domains, machines)
+	if err != nil {
+		return err
+	}
+	return tree.ReportOrphans(out, base, orphans, opts.CleanOrphans, opts.DryRun)
+}
+
+// baseDir returns the absolute base directory (§2.1): --base-dir, or the
+// directory of the PSOT, resolved against the current directory.
+func (opts *Options) baseDir(in compiler.Input) (string, error) {
+	override := ""
+	if opts.Globals != nil {
+		override = filepath.ToSlash(opts.Globals.BaseDir)
+	}
+	base := filepath.FromSlash(compiler.BaseDir(in, override))
+	if filepath.IsAbs(base) {
+		return filepath.Clean(base), nil
+	}
+	wd, err := opts.Getwd()
+	if err != nil {
+		return "", fmt.Errorf("reading the current directory: %w", err)
+	}
+	return filepath.Join(wd, base), nil
+}
+
+// printPlanErrors prints every problem that stopped the plan, each as
+// `error: MSG` with its `  hint:` line when it has one.
+func (opts *Options) printPlanErrors(err error) {
+	errs := []error{err}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
+	}
+	for _, e := range errs {
+		fmt.Fprintf(opts.IO.ErrOut, "error: %s\n", e)
+		var te *tree.Error
+		if errors.As(e, &te) && te.Hint != "" {
+			fmt.Fprintf(opts.IO.ErrOut, "  hint: %s\n", te.Hint)
+		}
+	}
+}
+
+// printDiagnostics prints dl on stderr; with --quiet only the errors.
+func (opts *Options) printDiagnostics(dl diag.List) {
+	if opts.quiet() {
+		dl = dl.Filter(diag.Error)
+	}
+	dl.Print(opts.IO.ErrOut)
+}
+
+func (opts *Options) quiet() bool   { return opts.Globals != nil && opts.Globals.Quiet }
+func (opts *Options) verbose() bool { return opts.Globals != nil && opts.Globals.Verbose }

@@ -1,0 +1,112 @@
+package emit_test
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"testing/fstest"
+
+	"github.com/anklume/anklume/compiler"
+	"github.com/anklume/anklume/compiler/emit"
+	"github.com/anklume/anklume/compiler/tree"
+)
+
+// synthetic builds a valid zone-mode PSOT with nd domains of nm machines
+// each, spread over the five trust zones, with policies between
+// neighbouring domains (the shape of compiler/bench_test.go).
+func synthetic(nd, nm int) []byte {
+	var b strings.Builder
+	b.WriteString("format_version: 1\nproject_name: bench\nglobal:\n  addressing: {}\n  default_os_image: images:debian/13\ndomains:\n")
+	for d := 0; d < nd; d++ {
+		fmt.Fprintf(&b, "  d%03d:\n    description: domain %d\n    trust_level: %s\n    machines:\n", d, d, trustLevels[d%len(trustLevels)])
+		for m := 0; m < nm; m++ {
+			fmt.Fprintf(&b, "      m%03d-%02d:\n        type: lxc\n        roles: [base_system]\n        config:\n          limits.cpu: \"1\"\n          limits.memory: 512MiB\n", d, m)
+		}
+	}
+	b.WriteString("network_policies:\n")
+	for d := 1; d < nd; d++ {
+		fmt.Fprintf(&b, "  - {from: d%03d, to: d%03d, ports: [22, 443], protocol: tcp}\n", d-1, d)
+	}
+	return []byte(b.String())
+}
+
+// syncOnce is one whole `anklume sync` without the CLI: compile, emit,
+// plan and apply under base. It returns the number of files in the tree.
+func syncOnce(b *testing.B, fsys fstest.MapFS, base string) int {
+	res, dl, err := compiler.Compile(fsys, compiler.Input{Path: "infra.yml", Display: "infra.yml"}, testOptions())
+	if err != nil || res == nil {
+		b.Fatalf("compile: %v\n%v", err, dl)
+	}
+	files := emit.Tree(res.Model)
+	p, err := tree.NewPlan(base, files, false)
+	if err != nil {
+		b.Fatalf("plan: %v", err)
+	}
+	if err := p.Apply(io.Discard, tree.Options{}); err != nil {
+		b.Fatalf("apply: %v", err)
+	}
+	return len(files)
+}
+
+// BenchmarkSyncCold200x20 measures a first sync of 200 domains × 20
+// machines (about 4400 files) into an empty directory. Issue 3 target:
+// 30× faster than v1's 4.6 s, that is under about 150 ms.
+func BenchmarkSyncCold200x20(b *testing.B) {
+	fsys := fstest.MapFS{"infra.yml": {Data: synthetic(200, 20)}}
+	root := b.TempDir()
+	n, i := 0, 0
+	for b.Loop() {
+		b.StopTimer()
+		base := filepath.Join(root, fmt.Sprint(i))
+		i++
+		b.StartTimer()
+		n = syncOnce(b, fsys, base)
+		b.StopTimer()
+		if err := os.RemoveAll(base); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(n), "files/op")
+}
+
+// BenchmarkSyncNoChange200x20 measures a re-sync of an up-to-date tree of
+// the same size: everything is read and compared, nothing is written.
+// Issue 3 target: 30× faster than v1's 3.7 s, that is under about 120 ms.
+func BenchmarkSyncNoChange200x20(b *testing.B) {
+	fsys := fstest.MapFS{"infra.yml": {Data: synthetic(200, 20)}}
+	base := b.TempDir()
+	n := syncOnce(b, fsys, base)
+	for b.Loop() {
+		syncOnce(b, fsys, base)
+	}
+	b.ReportMetric(float64(n), "files/op")
+}
+
+// BenchmarkTree200x20 measures emit.Tree alone on the resolved 200 × 20
+// model (the share of rendering in a sync).
+func BenchmarkTree200x20(b *testing.B) {
+	m := compileText(b, synthetic(200, 20))
+	n := 0
+	for b.Loop() {
+		n = len(emit.Tree(m))
+	}
+	b.ReportMetric(float64(n), "files/op")
+}
+
+// BenchmarkPlanNoChange200x20 measures tree.NewPlan alone over an
+// up-to-date tree (reading and splicing every file).
+func BenchmarkPlanNoChange200x20(b *testing.B) {
+	files := emit.Tree(compileText(b, synthetic(200, 20)))
+	base := b.TempDir()
+	syncDir(b, base, files)
+	for b.Loop() {
+		if _, err := tree.NewPlan(base, files, false); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(len(files)), "files/op")
+}

@@ -1,0 +1,75 @@
+// Package emit gathers every file `anklume sync` generates from the
+// resolved model (SPEC.md §6.2) into one list in write order. Each back
+// end (Ansible, Incus desired state, preseed, nftables) renders its own
+// files; emit only joins and orders them. It is pure: no file system, no
+// printing.
+package emit
+
+import (
+	"sort"
+	"strings"
+
+	"github.com/anklume/anklume/compiler/emit/ansible"
+	"github.com/anklume/anklume/compiler/model"
+	"github.com/anklume/anklume/compiler/tree"
+)
+
+// Tree returns every generated file of m in the write order of §6.2:
+// group_vars/all.yml; then, for each enabled domain in declaration order,
+// its inventory, its group_vars and its machines' host_vars; then
+// nftables/, incus/ and the framework files, in byte-wise path order.
+//
+// The caller is expected to have checked that m has an enabled domain
+// (§6.1: otherwise there is nothing to generate).
+func Tree(m *model.Infra) []tree.File {
+	var vars, rest []tree.File
+	for _, f := range ansible.Files(m) {
+		if f.Class == tree.Managed && isVarsPath(f.Path) {
+			vars = append(vars, f)
+			continue
+		}
+		rest = append(rest, f)
+	}
+	rest = append(rest, laterBackEnds(m)...)
+	sort.SliceStable(rest, func(i, j int) bool { return rest[i].Path < rest[j].Path })
+	return append(vars, rest...)
+}
+
+// laterBackEnds is where the files of the other back ends join the tree:
+// nftables/anklume-isolation.nft (managed, tree.NFT, §7), incus/preseed.yml
+// (managed, tree.Preseed, §8) and incus/desired-state.yml (framework,
+// §6.6). Their emitters have not landed yet; each one adds its file here
+// and Tree puts it in its byte-wise place after the Ansible variables.
+func laterBackEnds(*model.Infra) []tree.File {
+	return nil
+}
+
+// isVarsPath reports whether p is one of the per-domain or per-machine
+// Ansible files that keep declaration order (inventory/, group_vars/,
+// host_vars/).
+func isVarsPath(p string) bool {
+	for _, dir := range []string{"inventory/", "group_vars/", "host_vars/"} {
+		if strings.HasPrefix(p, dir) {
+			return true
+		}
+	}
+	return false
+}
+
+// KnownNames returns every domain and every machine of m, those of
+// disabled domains included, for orphan detection (§6.9): their files are
+// neither orphans nor updated.
+func KnownNames(m *model.Infra) (domains, machines []string) {
+	if m == nil {
+		return nil, nil
+	}
+	domains = make([]string, 0, len(m.Domains))
+	for _, d := range m.Domains {
+		domains = append(domains, d.Name)
+	}
+	machines = make([]string, 0, len(m.Machines))
+	for _, x := range m.Machines {
+		machines = append(machines, x.Name)
+	}
+	return domains, machines
+}
