@@ -10,6 +10,9 @@ import (
 	"strings"
 
 	"github.com/anklume/anklume/compiler/emit/ansible"
+	"github.com/anklume/anklume/compiler/emit/desiredstate"
+	"github.com/anklume/anklume/compiler/emit/incus"
+	"github.com/anklume/anklume/compiler/emit/preseed"
 	"github.com/anklume/anklume/compiler/model"
 	"github.com/anklume/anklume/compiler/tree"
 )
@@ -35,13 +38,25 @@ func Tree(m *model.Infra) []tree.File {
 	return append(vars, rest...)
 }
 
-// laterBackEnds is where the files of the other back ends join the tree:
-// nftables/anklume-isolation.nft (managed, tree.NFT, §7), incus/preseed.yml
-// (managed, tree.Preseed, §8) and incus/desired-state.yml (framework,
-// §6.6). Their emitters have not landed yet; each one adds its file here
-// and Tree puts it in its byte-wise place after the Ansible variables.
-func laterBackEnds(*model.Infra) []tree.File {
-	return nil
+// Paths of the files of the Incus back ends.
+const (
+	PreseedPath      = "incus/preseed.yml"
+	DesiredStatePath = "incus/desired-state.yml"
+)
+
+// laterBackEnds returns the files of the other back ends: incus/preseed.yml
+// (managed, tree.Preseed, §8; a user key outside the block that conflicts
+// with anklume fails the plan) and incus/desired-state.yml (framework,
+// §6.6). Tree puts each in its byte-wise place after the Ansible variables.
+func laterBackEnds(m *model.Infra) []tree.File {
+	state := incus.Desired(m)
+	return []tree.File{
+		{
+			Path: PreseedPath, Content: preseed.Render(state), Class: tree.Managed, Kind: tree.Preseed,
+			Check: func(old []byte) error { return preseed.CheckOutside(PreseedPath, old) },
+		},
+		{Path: DesiredStatePath, Content: desiredstate.Render(state), Class: tree.Framework},
+	}
 }
 
 // isVarsPath reports whether p is one of the per-domain or per-machine

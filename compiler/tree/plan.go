@@ -33,6 +33,10 @@ type File struct {
 	Class   Class
 	// Kind is the layout of a Managed file.
 	Kind Kind
+	// Check, when set, inspects the existing file before anything is
+	// written (for example the preseed's keys outside the block, §8); an
+	// error fails the plan like a marker error does.
+	Check func(old []byte) error
 }
 
 // Action is what Apply does to one file.
@@ -139,6 +143,11 @@ func (p *Plan) plan(f File, force bool) (Change, error) {
 		return Change{}, err
 	}
 	c := Change{Path: f.Path, Old: old, Info: info}
+	if exists && f.Check != nil {
+		if err := f.Check(old); err != nil {
+			return Change{}, err
+		}
+	}
 	switch f.Class {
 	case Managed:
 		c.New, err = Splice(f.Path, old, exists, f.Content, f.Kind)
