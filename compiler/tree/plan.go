@@ -10,6 +10,7 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	gosync "sync"
 )
 
 // Class tells a managed-section file from a framework file (§6.2).
@@ -230,7 +231,11 @@ type Options struct {
 // the diffs when asked, and the summary line. It stops at the first write
 // that fails; that file is left intact and no temporary file remains.
 func (p *Plan) Apply(w io.Writer, opts Options) error {
-	for _, c := range p.Changes {
+	var errs []error
+	if !opts.DryRun {
+		errs = p.write()
+	}
+	for i, c := range p.Changes {
 		if c.Action == Unchanged {
 			continue
 		}
@@ -241,20 +246,20 @@ func (p *Plan) Apply(w io.Writer, opts Options) error {
 		if opts.DryRun {
 			fmt.Fprintf(w, "[dry-run] would %s: %s\n", strings.TrimSuffix(verb, "d"), c.Path)
 		} else {
-			if c.Backup {
-				if err := writeAtomic(p.Base, c.Path+".bak", c.Old, c.Info, p.beforeRename); err != nil {
-					return err
-				}
-				fmt.Fprintf(w, "saved: %s.bak\n", c.Path)
+			if errs[i] != nil {
+				continue
 			}
-			if err := writeAtomic(p.Base, c.Path, c.New, c.Info, p.beforeRename); err != nil {
-				return err
+			if c.Backup {
+				fmt.Fprintf(w, "saved: %s.bak\n", c.Path)
 			}
 			fmt.Fprintf(w, "%s: %s\n", verb, c.Path)
 		}
 		if opts.Diff {
 			_, _ = w.Write(UnifiedDiff(c.Path, c.Old, c.Action == Create, c.New))
 		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
 	}
 	created, updated, unchanged := p.Counts()
 	if opts.DryRun {
@@ -263,4 +268,48 @@ func (p *Plan) Apply(w io.Writer, opts Options) error {
 		fmt.Fprintf(w, "sync: %d created, %d updated, %d unchanged\n", created, updated, unchanged)
 	}
 	return nil
+}
+
+// writers is how many files Apply writes at once. Each write waits for an
+// fsync, so a few concurrent writers hide most of the disk latency.
+const writers = 16
+
+// write performs every create and update of the plan, writers at a time,
+// then fsyncs each directory it wrote into once. It returns one error slot
+// per change (nil on success). Every file is replaced atomically on its
+// own, so a failure leaves each target either old or new, never partial.
+func (p *Plan) write() []error {
+	errs := make([]error, len(p.Changes))
+	jobs := make(chan int)
+	var wg gosync.WaitGroup
+	for range min(writers, len(p.Changes)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range jobs {
+				c := p.Changes[i]
+				if c.Backup {
+					if err := writeAtomic(p.Base, c.Path+".bak", c.Old, c.Info, p.beforeRename); err != nil {
+						errs[i] = err
+						continue
+					}
+				}
+				errs[i] = writeAtomic(p.Base, c.Path, c.New, c.Info, p.beforeRename)
+			}
+		}()
+	}
+	dirs := map[string]bool{}
+	for i, c := range p.Changes {
+		if c.Action == Unchanged {
+			continue
+		}
+		dirs[filepath.Dir(filepath.Join(p.Base, filepath.FromSlash(c.Path)))] = true
+		jobs <- i
+	}
+	close(jobs)
+	wg.Wait()
+	for d := range dirs {
+		syncDir(d)
+	}
+	return errs
 }

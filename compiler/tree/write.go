@@ -68,11 +68,16 @@ func writeAtomic(base, p string, data []byte, old fs.FileInfo, beforeRename func
 	if err = os.Rename(tmp, full); err != nil {
 		return fmt.Errorf("writing %s: %w", p, err)
 	}
-	if d, derr := os.Open(dir); derr == nil {
-		_ = d.Sync() // best effort: make the rename durable
+	return nil
+}
+
+// syncDir fsyncs a directory so that the renames into it are durable. It
+// is best effort: some file systems refuse to fsync a directory.
+func syncDir(dir string) {
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync()
 		_ = d.Close()
 	}
-	return nil
 }
 
 // mkdirAll creates dir and its missing parents with mode 0755, whatever
