@@ -21,7 +21,7 @@ func needTools(t *testing.T, tools ...string) {
 	t.Helper()
 	for _, tool := range tools {
 		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("skipped: %s is not installed; .ci/run installs it", tool)
+			skip(t, "%s is not installed; .ci/run installs it", tool)
 		}
 	}
 }

@@ -5,6 +5,7 @@
 package e2e
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -40,15 +41,29 @@ func binary(t *testing.T) string {
 	return binPath
 }
 
+// requireEnv, when set (CI sets it), turns every e2e skip into a failure,
+// so that CI cannot pass without running the e2e tests.
+const requireEnv = "ANKLUME_E2E_REQUIRE"
+
+// skip skips t with the reason, or fails it when requireEnv is set.
+func skip(t *testing.T, format string, args ...any) {
+	t.Helper()
+	msg := fmt.Sprintf(format, args...)
+	if os.Getenv(requireEnv) != "" {
+		t.Fatalf("%s (and %s is set)", msg, requireEnv)
+	}
+	t.Skip("skipped: " + msg)
+}
+
 // needRoot skips t, saying why, unless it runs as root with the tools.
 func needRoot(t *testing.T, tools ...string) {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		t.Skip("skipped: needs root (network namespaces); CI runs it as root")
+		skip(t, "needs root (network namespaces, nft, Incus); CI runs it as root")
 	}
 	for _, tool := range tools {
 		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("skipped: %s is not installed; .ci/run installs it", tool)
+			skip(t, "%s is not installed; .ci/run installs it", tool)
 		}
 	}
 }

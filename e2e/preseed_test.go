@@ -25,10 +25,10 @@ func needIncus(t *testing.T) {
 	t.Helper()
 	needRoot(t, "incus")
 	if out, err := exec.Command("incus", "info").CombinedOutput(); err != nil {
-		t.Skipf("skipped: the Incus daemon does not answer (run scripts/incus-test-env.sh): %v %s", err, firstLine(out))
+		skip(t, "the Incus daemon does not answer (run scripts/incus-test-env.sh): %v %s", err, firstLine(out))
 	}
 	if err := exec.Command("incus", "image", "info", testImage).Run(); err != nil {
-		t.Skipf("skipped: image %q is missing (run scripts/incus-test-env.sh)", testImage)
+		skip(t, "image %q is missing (run scripts/incus-test-env.sh)", testImage)
 	}
 }
 

@@ -6,6 +6,7 @@
 #   - creates the storage pool "default" (dir driver) when missing;
 #   - builds and imports a local busybox image, alias "anklume-test", whose
 #     init runs udhcpc so a container takes its reserved DHCP address.
+# The image's init exits on SIGPWR, so a normal (non-forced) stop works.
 # Idempotent: every step is skipped when already done. Run as root.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
@@ -29,6 +30,12 @@ if ! incus storage show default >/dev/null 2>&1; then
 	incus storage create default dir
 fi
 
+# Bump image_version when the image changes: an older image is replaced.
+image_version=v2
+if incus image info anklume-test >/dev/null 2>&1 &&
+	! incus image show anklume-test | grep -q "release: $image_version"; then
+	incus image delete anklume-test
+fi
 if ! incus image info anklume-test >/dev/null 2>&1; then
 	work=$(mktemp -d)
 	trap 'rm -rf "$work"' EXIT
@@ -58,7 +65,7 @@ hostname -F /etc/hostname 2>/dev/null
 ip link set lo up
 ip link set eth0 up 2>/dev/null
 udhcpc -i eth0 -b -s /usr/share/udhcpc/default.script -q >/dev/null 2>&1 &
-exec sh -c 'trap "exit 0" TERM INT; while :; do sleep 3600 & wait $!; done'
+exec sh -c 'trap "exit 0" TERM INT PWR; while :; do sleep 3600 & wait $!; done'
 INIT
 	chmod 0755 "$root/sbin/init"
 	echo anklume-test >"$root/etc/hostname"
@@ -70,7 +77,7 @@ creation_date: $(date +%s)
 properties:
   description: anklume e2e test image (busybox)
   os: busybox
-  release: test
+  release: $image_version
 META
 	tar -C "$work" -czf "$work/meta.tar.gz" metadata.yaml
 	tar -C "$root" -czf "$work/rootfs.tar.gz" .

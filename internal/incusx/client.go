@@ -1,0 +1,497 @@
+package incusx
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"path/filepath"
+	"strings"
+
+	incus "github.com/lxc/incus/v6/client"
+	"github.com/lxc/incus/v6/shared/api"
+	"github.com/lxc/incus/v6/shared/cliconfig"
+)
+
+// Options select the Incus server Connect talks to.
+type Options struct {
+	// Remote names a remote of the Incus client configuration (anklume's
+	// --remote or ANKLUME_REMOTE). Empty means the local unix socket.
+	Remote string
+	// ConfigDir is the Incus client configuration directory. Empty means
+	// the client rules: INCUS_CONF, else ~/.config/incus. A missing
+	// configuration is the default one (remotes "local" and "images").
+	ConfigDir string
+	// Socket is the unix socket of the local server. Empty means the client
+	// rules: INCUS_SOCKET, else $INCUS_DIR/unix.socket, else
+	// /run/incus/unix.socket when it exists, else
+	// /var/lib/incus/unix.socket.
+	Socket string
+	// Log, when not nil, records every request sent to the server after
+	// Connect returns (see CountingTransport).
+	Log *RequestLog
+	// UserAgent is sent with every request.
+	UserAgent string
+}
+
+// Client is the real Server, over github.com/lxc/incus/v6/client.
+type Client struct {
+	srv     incus.InstanceServer
+	remotes map[string]ImageRemote
+}
+
+var _ Server = (*Client)(nil)
+
+// Connect returns a Client for the server that opts select.
+//
+// On the local socket (and on a remote whose address is a unix socket)
+// Connect sends no request: the first one is the caller's, so a plan makes
+// exactly the requests of SPEC.md §9.1. Operations are awaited with
+// GET /1.0/operations/<id>/wait, one request each, not through the events
+// websocket. A remote over HTTPS is connected by the Incus client
+// configuration code (certificates, OIDC tokens, keep-alive), which checks
+// the server with one GET /1.0 before Log starts recording.
+//
+// Image references "<remote>:<alias>" are resolved against the remotes of
+// the same configuration (see ResolveImage).
+func Connect(ctx context.Context, opts Options) (*Client, error) {
+	confPath := ""
+	if opts.ConfigDir != "" {
+		confPath = filepath.Join(opts.ConfigDir, "config.yml")
+	}
+	conf, err := cliconfig.LoadConfig(confPath)
+	if err != nil {
+		return nil, fmt.Errorf("reading the Incus client configuration: %w", err)
+	}
+	if opts.UserAgent != "" {
+		conf.UserAgent = opts.UserAgent
+	}
+	remotes := make(map[string]ImageRemote, len(conf.Remotes))
+	for name, r := range conf.Remotes {
+		remotes[name] = ImageRemote{Addr: r.Addr, Protocol: r.Protocol, Public: r.Public}
+	}
+
+	var srv incus.InstanceServer
+	socket := opts.Socket
+	unix := opts.Remote == ""
+	if !unix {
+		r, ok := conf.Remotes[opts.Remote]
+		if !ok {
+			return nil, fmt.Errorf("connecting to Incus remote %q: no such remote in the Incus client configuration", opts.Remote)
+		}
+		if rest, isUnix := strings.CutPrefix(r.Addr, "unix:"); isUnix {
+			unix, socket = true, strings.TrimPrefix(rest, "//")
+		}
+	}
+	if unix {
+		args := &incus.ConnectionArgs{UserAgent: conf.UserAgent, SkipGetServer: true, SkipGetEvents: true}
+		srv, err = incus.ConnectIncusUnixWithContext(ctx, socket, args)
+		if err != nil {
+			return nil, fmt.Errorf("connecting to the local Incus socket: %w", err)
+		}
+	} else {
+		srv, err = conf.GetInstanceServer(opts.Remote)
+		if err != nil {
+			return nil, fmt.Errorf("connecting to Incus remote %q: %w", opts.Remote, err)
+		}
+	}
+	if opts.Log != nil {
+		hc, err := srv.GetHTTPClient()
+		if err != nil {
+			return nil, fmt.Errorf("connecting to Incus: %w", err)
+		}
+		rt, err := CountingTransport(hc.Transport, opts.Log)
+		if err != nil {
+			return nil, fmt.Errorf("connecting to Incus: %w", err)
+		}
+		hc.Transport = rt
+	}
+	return &Client{srv: srv, remotes: remotes}, nil
+}
+
+// in returns the client for a project: the base client for the default
+// project, so that its requests carry no "project=default".
+func (c *Client) in(project string) incus.InstanceServer {
+	if project == "" || project == DefaultProject {
+		return c.srv
+	}
+	return c.srv.UseProject(project)
+}
+
+// wait waits for an operation.
+func wait(ctx context.Context, op incus.Operation, err error) error {
+	if err != nil {
+		return err
+	}
+	return op.WaitContext(ctx)
+}
+
+// ServerInfo implements Server.
+func (c *Client) ServerInfo(ctx context.Context) (*api.Server, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, wrap(err, "reading", "server information", "", "")
+	}
+	s, _, err := c.srv.GetServer()
+	return s, wrap(err, "reading", "server information", "", "")
+}
+
+// StoragePools implements Server.
+func (c *Client) StoragePools(ctx context.Context) ([]api.StoragePool, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, wrap(err, "listing", "storage pools", "", "")
+	}
+	p, err := c.srv.GetStoragePools()
+	return p, wrap(err, "listing", "storage pools", "", "")
+}
+
+// Projects implements Server.
+func (c *Client) Projects(ctx context.Context) ([]api.Project, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, wrap(err, "listing", "projects", "", "")
+	}
+	p, err := c.srv.GetProjects()
+	return p, wrap(err, "listing", "projects", "", "")
+}
+
+// CreateProject implements Server.
+func (c *Client) CreateProject(ctx context.Context, req api.ProjectsPost) error {
+	if err := ctx.Err(); err != nil {
+		return wrap(err, "creating", "project", "", req.Name)
+	}
+	return wrap(c.srv.CreateProject(req), "creating", "project", "", req.Name)
+}
+
+// Project implements Server.
+func (c *Client) Project(ctx context.Context, name string) (*api.Project, string, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, "", wrap(err, "reading", "project", "", name)
+	}
+	p, etag, err := c.srv.GetProject(name)
+	return p, etag, wrap(err, "reading", "project", "", name)
+}
+
+// UpdateProject implements Server.
+func (c *Client) UpdateProject(ctx context.Context, name string, put api.ProjectPut, etag string) error {
+	if err := ctx.Err(); err != nil {
+		return wrap(err, "updating", "project", "", name)
+	}
+	return wrap(c.srv.UpdateProject(name, put, etag), "updating", "project", "", name)
+}
+
+// DeleteProject implements Server.
+func (c *Client) DeleteProject(ctx context.Context, name string) error {
+	if err := ctx.Err(); err != nil {
+		return wrap(err, "deleting", "project", "", name)
+	}
+	return wrap(c.srv.DeleteProject(name), "deleting", "project", "", name)
+}
+
+// Networks implements Server.
+func (c *Client) Networks(ctx context.Context) ([]api.Network, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, wrap(err, "listing", "networks", "", "")
+	}
+	n, err := c.srv.GetNetworks()
+	return n, wrap(err, "listing", "networks", "", "")
+}
+
+// CreateNetwork implements Server.
+func (c *Client) CreateNetwork(ctx context.Context, req api.NetworksPost) error {
+	if err := ctx.Err(); err != nil {
+		return wrap(err, "creating", "network", "", req.Name)
+	}
+	return wrap(c.srv.CreateNetwork(req), "creating", "network", "", req.Name)
+}
+
+// Network implements Server.
+func (c *Client) Network(ctx context.Context, name string) (*api.Network, string, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, "", wrap(err, "reading", "network", "", name)
+	}
+	n, etag, err := c.srv.GetNetwork(name)
+	return n, etag, wrap(err, "reading", "network", "", name)
+}
+
+// UpdateNetwork implements Server.
+func (c *Client) UpdateNetwork(ctx context.Context, name string, put api.NetworkPut, etag string) error {
+	if err := ctx.Err(); err != nil {
+		return wrap(err, "updating", "network", "", name)
+	}
+	return wrap(c.srv.UpdateNetwork(name, put, etag), "updating", "network", "", name)
+}
+
+// DeleteNetwork implements Server.
+func (c *Client) DeleteNetwork(ctx context.Context, name string) error {
+	if err := ctx.Err(); err != nil {
+		return wrap(err, "deleting", "network", "", name)
+	}
+	return wrap(c.srv.DeleteNetwork(name), "deleting", "network", "", name)
+}
+
+// Profiles implements Server.
+func (c *Client) Profiles(ctx context.Context) ([]api.Profile, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, wrap(err, "listing", "profiles", "", "")
+	}
+	p, err := c.srv.GetProfilesAllProjects()
+	return p, wrap(err, "listing", "profiles", "", "")
+}
+
+// CreateProfile implements Server.
+func (c *Client) CreateProfile(ctx context.Context, project string, req api.ProfilesPost) error {
+	if err := ctx.Err(); err != nil {
+		return wrap(err, "creating", "profile", project, req.Name)
+	}
+	return wrap(c.in(project).CreateProfile(req), "creating", "profile", project, req.Name)
+}
+
+// Profile implements Server.
+func (c *Client) Profile(ctx context.Context, project, name string) (*api.Profile, string, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, "", wrap(err, "reading", "profile", project, name)
+	}
+	p, etag, err := c.in(project).GetProfile(name)
+	return p, etag, wrap(err, "reading", "profile", project, name)
+}
+
+// UpdateProfile implements Server.
+func (c *Client) UpdateProfile(ctx context.Context, project, name string, put api.ProfilePut, etag string) error {
+	if err := ctx.Err(); err != nil {
+		return wrap(err, "updating", "profile", project, name)
+	}
+	return wrap(c.in(project).UpdateProfile(name, put, etag), "updating", "profile", project, name)
+}
+
+// DeleteProfile implements Server.
+func (c *Client) DeleteProfile(ctx context.Context, project, name string) error {
+	if err := ctx.Err(); err != nil {
+		return wrap(err, "deleting", "profile", project, name)
+	}
+	return wrap(c.in(project).DeleteProfile(name), "deleting", "profile", project, name)
+}
+
+// Instances implements Server.
+func (c *Client) Instances(ctx context.Context) ([]api.Instance, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, wrap(err, "listing", "instances", "", "")
+	}
+	i, err := c.srv.GetInstancesAllProjects(api.InstanceTypeAny)
+	return i, wrap(err, "listing", "instances", "", "")
+}
+
+// CreateInstance implements Server.
+func (c *Client) CreateInstance(ctx context.Context, project string, req api.InstancesPost) error {
+	if err := ctx.Err(); err != nil {
+		return wrap(err, "creating", "instance", project, req.Name)
+	}
+	op, err := c.in(project).CreateInstance(req)
+	return wrap(wait(ctx, op, err), "creating", "instance", project, req.Name)
+}
+
+// Instance implements Server.
+func (c *Client) Instance(ctx context.Context, project, name string) (*api.Instance, string, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, "", wrap(err, "reading", "instance", project, name)
+	}
+	i, etag, err := c.in(project).GetInstance(name)
+	return i, etag, wrap(err, "reading", "instance", project, name)
+}
+
+// UpdateInstance implements Server.
+func (c *Client) UpdateInstance(ctx context.Context, project, name string, put api.InstancePut, etag string) error {
+	if err := ctx.Err(); err != nil {
+		return wrap(err, "updating", "instance", project, name)
+	}
+	op, err := c.in(project).UpdateInstance(name, put, etag)
+	return wrap(wait(ctx, op, err), "updating", "instance", project, name)
+}
+
+// DeleteInstance implements Server.
+func (c *Client) DeleteInstance(ctx context.Context, project, name string) error {
+	if err := ctx.Err(); err != nil {
+		return wrap(err, "deleting", "instance", project, name)
+	}
+	op, err := c.in(project).DeleteInstance(name)
+	return wrap(wait(ctx, op, err), "deleting", "instance", project, name)
+}
+
+// UpdateInstanceState implements Server.
+func (c *Client) UpdateInstanceState(ctx context.Context, project, name string, req api.InstanceStatePut) error {
+	doing := stateDoing(req.Action)
+	if err := ctx.Err(); err != nil {
+		return wrap(err, doing, "instance", project, name)
+	}
+	op, err := c.in(project).UpdateInstanceState(name, req, "")
+	return wrap(wait(ctx, op, err), doing, "instance", project, name)
+}
+
+// stateDoing names a state action for error messages.
+func stateDoing(action string) string {
+	switch action {
+	case ActionStart:
+		return "starting"
+	case ActionStop:
+		return "stopping"
+	case ActionRestart:
+		return "restarting"
+	}
+	return "changing the state (" + action + ") of"
+}
+
+// RenameInstance implements Server.
+func (c *Client) RenameInstance(ctx context.Context, project, name, newName string) error {
+	if err := ctx.Err(); err != nil {
+		return wrap(err, "renaming", "instance", project, name)
+	}
+	op, err := c.in(project).RenameInstance(name, api.InstancePost{Name: newName})
+	return wrap(wait(ctx, op, err), "renaming", "instance", project, name)
+}
+
+// MoveInstance implements Server.
+func (c *Client) MoveInstance(ctx context.Context, project, name, toProject string) error {
+	if err := ctx.Err(); err != nil {
+		return wrapMove(err, project, name, toProject)
+	}
+	op, err := c.in(project).MigrateInstance(name, api.InstancePost{Name: name, Migration: true, Project: toProject})
+	return wrapMove(wait(ctx, op, err), project, name, toProject)
+}
+
+// ImageAliases implements Server.
+func (c *Client) ImageAliases(ctx context.Context) ([]api.ImageAliasesEntry, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, wrap(err, "listing", "image aliases", "", "")
+	}
+	a, err := c.srv.GetImageAliases()
+	return a, wrap(err, "listing", "image aliases", "", "")
+}
+
+// ResolveImage implements Server, with the remotes of the Incus client
+// configuration that Connect read.
+func (c *Client) ResolveImage(ref string) (api.InstanceSource, error) {
+	return resolveImage(ref, c.remotes)
+}
+
+// StorageVolumes implements Server. The Incus client has no call for the
+// custom volumes alone, so this one is a raw GET.
+func (c *Client) StorageVolumes(ctx context.Context, pool string) ([]api.StorageVolume, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, wrap(err, "listing the custom volumes of", "storage pool", "", pool)
+	}
+	path := api.NewURL().Path("1.0", "storage-pools", pool, "volumes", "custom").
+		WithQuery("all-projects", "true").WithQuery("recursion", "1").String()
+	resp, _, err := c.srv.RawQuery(http.MethodGet, path, nil, "")
+	if err != nil {
+		return nil, wrap(err, "listing the custom volumes of", "storage pool", "", pool)
+	}
+	var vols []api.StorageVolume
+	err = resp.MetadataAsStruct(&vols)
+	return vols, wrap(err, "listing the custom volumes of", "storage pool", "", pool)
+}
+
+// CreateStorageVolume implements Server.
+func (c *Client) CreateStorageVolume(ctx context.Context, project, pool string, req api.StorageVolumesPost) error {
+	if err := ctx.Err(); err != nil {
+		return wrap(err, "creating", "storage volume", project, req.Name)
+	}
+	req.Type = "custom"
+	return wrap(c.in(project).CreateStoragePoolVolume(pool, req), "creating", "storage volume", project, req.Name)
+}
+
+// StorageVolume implements Server.
+func (c *Client) StorageVolume(ctx context.Context, project, pool, name string) (*api.StorageVolume, string, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, "", wrap(err, "reading", "storage volume", project, name)
+	}
+	v, etag, err := c.in(project).GetStoragePoolVolume(pool, "custom", name)
+	return v, etag, wrap(err, "reading", "storage volume", project, name)
+}
+
+// UpdateStorageVolume implements Server.
+func (c *Client) UpdateStorageVolume(ctx context.Context, project, pool, name string, put api.StorageVolumePut, etag string) error {
+	if err := ctx.Err(); err != nil {
+		return wrap(err, "updating", "storage volume", project, name)
+	}
+	return wrap(c.in(project).UpdateStoragePoolVolume(pool, "custom", name, put, etag), "updating", "storage volume", project, name)
+}
+
+// DeleteStorageVolume implements Server.
+func (c *Client) DeleteStorageVolume(ctx context.Context, project, pool, name string) error {
+	if err := ctx.Err(); err != nil {
+		return wrap(err, "deleting", "storage volume", project, name)
+	}
+	return wrap(c.in(project).DeleteStoragePoolVolume(pool, "custom", name), "deleting", "storage volume", project, name)
+}
+
+// ClusterMembers implements Server.
+func (c *Client) ClusterMembers(ctx context.Context) ([]api.ClusterMember, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, wrap(err, "listing", "cluster members", "", "")
+	}
+	m, err := c.srv.GetClusterMembers()
+	return m, wrap(err, "listing", "cluster members", "", "")
+}
+
+// MetadataConfiguration implements Server.
+func (c *Client) MetadataConfiguration(ctx context.Context) (*api.MetadataConfiguration, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, wrap(err, "reading", "the metadata configuration", "", "")
+	}
+	m, err := c.srv.GetMetadataConfiguration()
+	return m, wrap(err, "reading", "the metadata configuration", "", "")
+}
+
+// Resources implements Server.
+func (c *Client) Resources(ctx context.Context) (*api.Resources, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, wrap(err, "reading", "server resources", "", "")
+	}
+	r, err := c.srv.GetServerResources()
+	return r, wrap(err, "reading", "server resources", "", "")
+}
+
+// Snapshots implements Server.
+func (c *Client) Snapshots(ctx context.Context, project, instance string) ([]api.InstanceSnapshot, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, wrap(err, "listing the snapshots of", "instance", project, instance)
+	}
+	snaps, err := c.in(project).GetInstanceSnapshots(instance)
+	if err != nil {
+		return nil, wrap(err, "listing the snapshots of", "instance", project, instance)
+	}
+	for i := range snaps {
+		_, short, found := strings.Cut(snaps[i].Name, "/")
+		if found {
+			snaps[i].Name = short
+		}
+	}
+	return snaps, nil
+}
+
+// CreateSnapshot implements Server.
+func (c *Client) CreateSnapshot(ctx context.Context, project, instance string, req api.InstanceSnapshotsPost) error {
+	doing := fmt.Sprintf("creating snapshot %q of", req.Name)
+	if err := ctx.Err(); err != nil {
+		return wrap(err, doing, "instance", project, instance)
+	}
+	op, err := c.in(project).CreateInstanceSnapshot(instance, req)
+	return wrap(wait(ctx, op, err), doing, "instance", project, instance)
+}
+
+// DeleteSnapshot implements Server.
+func (c *Client) DeleteSnapshot(ctx context.Context, project, instance, name string) error {
+	doing := fmt.Sprintf("deleting snapshot %q of", name)
+	if err := ctx.Err(); err != nil {
+		return wrap(err, doing, "instance", project, instance)
+	}
+	op, err := c.in(project).DeleteInstanceSnapshot(instance, name)
+	return wrap(wait(ctx, op, err), doing, "instance", project, instance)
+}
+
+// RestoreSnapshot implements Server.
+func (c *Client) RestoreSnapshot(ctx context.Context, project, instance, name string) error {
+	doing := fmt.Sprintf("restoring snapshot %q of", name)
+	if err := ctx.Err(); err != nil {
+		return wrap(err, doing, "instance", project, instance)
+	}
+	op, err := c.in(project).UpdateInstance(instance, api.InstancePut{Restore: name}, "")
+	return wrap(wait(ctx, op, err), doing, "instance", project, instance)
+}
