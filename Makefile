@@ -6,12 +6,13 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 COMMIT   ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS  := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 
-.PHONY: all build test vet fmt-check bench fuzz lint clean help
+.PHONY: all build demo test vet fmt-check bench fuzz lint clean help
 
 all: build
 
 help:
 	@echo "build      static binary in bin/anklume (CGO_ENABLED=0)"
+	@echo "demo       init + sync the embedded default example into ./demo (no Incus needed)"
 	@echo "test       go vet, gofmt check, go test ./..."
 	@echo "bench      benchmarks with allocation counts"
 	@echo "fuzz       every fuzz target for FUZZTIME (default 30s) each"
@@ -47,5 +48,12 @@ lint: vet fmt-check
 	@if command -v staticcheck >/dev/null 2>&1; then staticcheck ./...; \
 	else echo "staticcheck not installed; skipped (go vet and gofmt ran)"; fi
 
+# The main job on the embedded default example, with no set-up: a starter
+# infra.yml (anklume init), validated and compiled into the Ansible tree,
+# nftables ruleset and Incus preseed (anklume sync), in ./demo.
+demo: build
+	rm -rf demo && mkdir demo
+	cd demo && ../bin/anklume init && ../bin/anklume validate && ../bin/anklume sync
+
 clean:
-	rm -rf bin
+	rm -rf bin demo

@@ -11,7 +11,10 @@ import (
 
 	"github.com/anklume/anklume/cmd/cmdutil"
 	"github.com/anklume/anklume/cmd/completion"
+	"github.com/anklume/anklume/cmd/initcmd"
+	nftablescmd "github.com/anklume/anklume/cmd/nftables"
 	"github.com/anklume/anklume/cmd/schema"
+	synccmd "github.com/anklume/anklume/cmd/sync"
 	"github.com/anklume/anklume/cmd/validate"
 	"github.com/anklume/anklume/cmd/version"
 )
@@ -60,6 +63,9 @@ func NewCmdRoot(f *cmdutil.Factory) *cobra.Command {
 		schema.NewCmdSchema(f, nil),
 		version.NewCmdVersion(f, nil),
 		completion.NewCmdCompletion(f),
+		synccmd.NewCmdSync(f, nil),
+		initcmd.NewCmdInit(f, nil),
+		nftablescmd.NewCmdNftables(f, nil),
 	)
 	return cmd
 }

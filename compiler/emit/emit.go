@@ -12,6 +12,7 @@ import (
 	"github.com/anklume/anklume/compiler/emit/ansible"
 	"github.com/anklume/anklume/compiler/emit/desiredstate"
 	"github.com/anklume/anklume/compiler/emit/incus"
+	"github.com/anklume/anklume/compiler/emit/nft"
 	"github.com/anklume/anklume/compiler/emit/preseed"
 	"github.com/anklume/anklume/compiler/model"
 	"github.com/anklume/anklume/compiler/tree"
@@ -44,13 +45,15 @@ const (
 	DesiredStatePath = "incus/desired-state.yml"
 )
 
-// laterBackEnds returns the files of the other back ends: incus/preseed.yml
+// laterBackEnds returns the files of the other back ends:
+// nftables/anklume-isolation.nft (managed, tree.NFT, §7), incus/preseed.yml
 // (managed, tree.Preseed, §8; a user key outside the block that conflicts
 // with anklume fails the plan) and incus/desired-state.yml (framework,
 // §6.6). Tree puts each in its byte-wise place after the Ansible variables.
 func laterBackEnds(m *model.Infra) []tree.File {
 	state := incus.Desired(m)
 	return []tree.File{
+		nft.File(m),
 		{
 			Path: PreseedPath, Content: preseed.Render(state), Class: tree.Managed, Kind: tree.Preseed,
 			Check: func(old []byte) error { return preseed.CheckOutside(PreseedPath, old) },
