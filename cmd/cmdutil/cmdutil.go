@@ -5,6 +5,7 @@
 package cmdutil
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/anklume/anklume/compiler"
 	"github.com/anklume/anklume/compiler/host"
+	"github.com/anklume/anklume/internal/incusx"
 )
 
 // ExitCode is the process exit status (SPEC.md §13).
@@ -74,6 +76,10 @@ type Factory struct {
 	Schema     func() []byte
 	SchemaPart func(name string) ([]byte, error)
 	Build      BuildInfo
+	// Incus connects to the Incus server: the local daemon when remote is
+	// "", else that remote of the Incus client configuration. Tests put a
+	// *incusx.Fake here.
+	Incus func(ctx context.Context, remote string) (incusx.Server, error)
 	// Globals is filled by the root command's persistent flags.
 	Globals *GlobalOptions
 }

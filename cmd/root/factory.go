@@ -1,12 +1,14 @@
 package root
 
 import (
+	"context"
 	"io/fs"
 	"os"
 
 	"github.com/anklume/anklume/cmd/cmdutil"
 	"github.com/anklume/anklume/compiler/host"
 	"github.com/anklume/anklume/internal/hostenv"
+	"github.com/anklume/anklume/internal/incusx"
 )
 
 // NewFactory returns the Factory of the real process: the OS streams,
@@ -29,7 +31,10 @@ func NewFactory(build cmdutil.BuildInfo, schemaJSON func() []byte, schemaPart fu
 		Schema:     schemaJSON,
 		SchemaPart: schemaPart,
 		Build:      build,
-		Globals:    &cmdutil.GlobalOptions{},
+		Incus: func(ctx context.Context, remote string) (incusx.Server, error) {
+			return incusx.Connect(ctx, incusx.Options{Remote: remote, UserAgent: "anklume/" + build.Version})
+		},
+		Globals: &cmdutil.GlobalOptions{},
 	}
 }
 

@@ -9,10 +9,12 @@ import (
 
 	"github.com/spf13/cobra"
 
+	applycmd "github.com/anklume/anklume/cmd/apply"
 	"github.com/anklume/anklume/cmd/cmdutil"
 	"github.com/anklume/anklume/cmd/completion"
 	"github.com/anklume/anklume/cmd/initcmd"
 	nftablescmd "github.com/anklume/anklume/cmd/nftables"
+	plancmd "github.com/anklume/anklume/cmd/plan"
 	"github.com/anklume/anklume/cmd/schema"
 	synccmd "github.com/anklume/anklume/cmd/sync"
 	"github.com/anklume/anklume/cmd/validate"
@@ -66,6 +68,8 @@ func NewCmdRoot(f *cmdutil.Factory) *cobra.Command {
 		synccmd.NewCmdSync(f, nil),
 		initcmd.NewCmdInit(f, nil),
 		nftablescmd.NewCmdNftables(f, nil),
+		plancmd.NewCmdPlan(f, nil),
+		applycmd.NewCmdApply(f, nil),
 	)
 	return cmd
 }

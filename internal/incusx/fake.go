@@ -64,6 +64,8 @@ type Fake struct {
 	remotes   map[string]ImageRemote
 	failures  map[fkey]error
 	seq       int
+	// files holds what WriteInstanceFile wrote (files.go).
+	files map[fileKey]InstanceFile
 }
 
 var _ Server = (*Fake)(nil)

@@ -125,6 +125,16 @@ type Note struct {
 	Project string `json:"project"`
 	Domain  string `json:"domain"`
 	Text    string `json:"text"`
+	// Orphan is true for a kept orphan: it sorts with the orphans, after
+	// the other lines of its domain (§9.4).
+	Orphan bool `json:"-"`
+}
+
+// Warning is a plan-time warning (W20, W21, configuration metadata),
+// printed on stderr as `warning: <Msg>` with an optional `  hint: <Hint>`.
+type Warning struct {
+	Msg  string
+	Hint string
 }
 
 // FailedDomain is a domain that failed its plan-time checks (§9.1).
@@ -151,6 +161,8 @@ type Plan struct {
 	Changes []Change
 	Notes   []Note
 	Failed  []FailedDomain
+	// Warnings are the plan-time warnings, in the order found.
+	Warnings []Warning
 	// Desired is the desired state the plan was computed from.
 	Desired *incus.State
 }

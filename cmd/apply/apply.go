@@ -1,0 +1,596 @@
+// Package apply implements `anklume apply` (SPEC.md §9.5): compile, check
+// the generated tree and the preconditions, take the lock, plan, confirm,
+// write the tree, deploy nftables, create host directories, snapshot,
+// execute the plan, write the nesting context, provision, release the
+// lock and print the summary, in that order.
+package apply
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/anklume/anklume/cmd/cmdutil"
+	"github.com/anklume/anklume/compiler"
+	"github.com/anklume/anklume/compiler/diag"
+	"github.com/anklume/anklume/compiler/emit"
+	"github.com/anklume/anklume/compiler/emit/incus"
+	"github.com/anklume/anklume/compiler/host"
+	"github.com/anklume/anklume/compiler/model"
+	"github.com/anklume/anklume/compiler/tree"
+	applyx "github.com/anklume/anklume/internal/apply"
+	"github.com/anklume/anklume/internal/incusx"
+	"github.com/anklume/anklume/internal/lock"
+	nftsys "github.com/anklume/anklume/internal/nftables"
+	"github.com/anklume/anklume/internal/plan"
+	"github.com/anklume/anklume/internal/reconcile"
+)
+
+// Messages of SPEC.md §9.5.
+const (
+	MsgOutdated  = "generated tree is out of date; run anklume sync"
+	MsgRemoteNFT = "--remote: apply would load the nftables rules on this machine, not on the Incus host; deploy them on the Incus host with anklume nftables deploy and re-run with --no-nftables"
+	HintNotRoot  = "run as root, or pass --no-nftables"
+	MsgNoAnsible = "ansible-playbook not found in PATH; it is needed to provision %d machines"
+	HintAnsible  = "install ansible-core, or pass --no-provision"
+	Prompt       = `Type "yes" to confirm these deletions, replacements, renumberings and moves: `
+	MsgNeedYes   = "the plan deletes, replaces, renumbers or moves objects; re-run with --yes to confirm"
+	MsgCancelled = "apply cancelled"
+)
+
+// Options are the inputs of apply.
+type Options struct {
+	IO      *cmdutil.IOStreams
+	Globals *cmdutil.GlobalOptions
+	Source  func() (fs.FS, compiler.Input, []string, error)
+	Host    func(remote bool) (host.Options, error)
+	Remote  func() string
+	Getwd   func() (string, error)
+	Color   func(tty bool) bool
+
+	// Connect opens the Incus connection (incusx.Connect).
+	Connect func(ctx context.Context, remote string) (incusx.Server, error)
+	// NFT is the host's nftables (nftables.DefaultSystem), for the
+	// preconditions; Deploy loads the rules (NFT.Deploy).
+	NFT    nftsys.System
+	Deploy func(ctx context.Context, o nftsys.DeployOptions) error
+	// LookPath finds ansible-playbook (exec.LookPath).
+	LookPath func(string) (string, error)
+	// Run runs a command in dir with the streams (provisioning).
+	Run func(ctx context.Context, dir string, out, errOut io.Writer, name string, args ...string) error
+	// Lock tweaks the lock options (tests: clock, host, heartbeat).
+	Lock func(*lock.Options)
+	// Exec tweaks the executor options (tests).
+	Exec func(*applyx.Options)
+
+	Limit          []string
+	Jobs           int
+	Yes            bool
+	Adopt          bool
+	AllowEmpty     bool
+	PruneVolumes   bool
+	Force          bool
+	NoNftables     bool
+	NoProvision    bool
+	NoSync         bool
+	NoSnapshot     bool
+	NoRestart      bool
+	RefreshContext bool
+}
+
+// NewCmdApply builds the apply command. runF replaces the run function in
+// tests; nil runs the real one.
+func NewCmdApply(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
+	opts := &Options{
+		IO: f.IO, Globals: f.Globals, Source: f.Source, Host: f.Host, Remote: f.Remote, Getwd: f.Getwd,
+		Color: f.ColorEnabled,
+	}
+	cmd := &cobra.Command{
+		Use:   "apply",
+		Short: "Make Incus match the PSOT",
+		Long: "Compile infra.yml, plan the changes against the Incus server, and carry them out:\n" +
+			"the generated tree is written, the nftables isolation rules are loaded before any\n" +
+			"Incus change, then projects, networks, profiles, volumes and instances are created,\n" +
+			"updated and deleted in priority order, and machines with roles are provisioned.\n" +
+			"Deletions, replacements, renumberings and moves need confirmation (or --yes).",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if opts.Jobs < 1 {
+				return cmdutil.FlagErrorf("-j must be at least 1")
+			}
+			if runF != nil {
+				return runF(opts)
+			}
+			return Run(cmd.Context(), opts)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringArrayVar(&opts.Limit, "limit", nil, "apply only to this domain (repeatable)")
+	fl.IntVarP(&opts.Jobs, "jobs", "j", applyx.DefaultJobs, "actions run in parallel inside a phase")
+	fl.BoolVar(&opts.Yes, "yes", false, "do not ask for confirmation")
+	fl.BoolVar(&opts.Adopt, "adopt", false, "take over existing objects that anklume does not own")
+	fl.BoolVar(&opts.AllowEmpty, "allow-empty", false, "allow a configuration without enabled domains to delete this infrastructure's objects")
+	fl.BoolVar(&opts.PruneVolumes, "prune-volumes", false, "delete protected orphan storage volumes")
+	fl.BoolVar(&opts.Force, "force", false, "delete adopted orphans")
+	fl.BoolVar(&opts.NoNftables, "no-nftables", false, "do not deploy the nftables rules")
+	fl.BoolVar(&opts.NoProvision, "no-provision", false, "do not run ansible-playbook")
+	fl.BoolVar(&opts.NoSync, "no-sync", false, "do not write the generated tree (it must be up to date)")
+	fl.BoolVar(&opts.NoSnapshot, "no-snapshot", false, "take no pre-apply snapshots")
+	fl.BoolVar(&opts.NoRestart, "no-restart", false, "never restart a running instance; warn instead")
+	fl.BoolVar(&opts.RefreshContext, "refresh-context", false, "rewrite the nesting context files in every running in-scope instance")
+	return cmd
+}
+
+func (opts *Options) defaults() {
+	if opts.Connect == nil {
+		opts.Connect = func(ctx context.Context, remote string) (incusx.Server, error) {
+			return incusx.Connect(ctx, incusx.Options{Remote: remote, UserAgent: "anklume"})
+		}
+	}
+	if opts.NFT.Run == nil {
+		opts.NFT = nftsys.DefaultSystem()
+	}
+	if opts.Deploy == nil {
+		opts.Deploy = opts.NFT.Deploy
+	}
+	if opts.LookPath == nil {
+		opts.LookPath = exec.LookPath
+	}
+	if opts.Run == nil {
+		opts.Run = runCommand
+	}
+	if opts.Jobs < 1 {
+		opts.Jobs = applyx.DefaultJobs
+	}
+}
+
+func runCommand(ctx context.Context, dir string, out, errOut io.Writer, name string, args ...string) error {
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Dir, cmd.Stdout, cmd.Stderr = dir, out, errOut
+	return cmd.Run()
+}
+
+// fail prints `error: msg` and its hint and returns ErrSilent.
+func (opts *Options) fail(msg, hint string) error {
+	fmt.Fprintf(opts.IO.ErrOut, "error: %s\n", msg)
+	if hint != "" {
+		fmt.Fprintf(opts.IO.ErrOut, "  hint: %s\n", hint)
+	}
+	return cmdutil.ErrSilent
+}
+
+func (opts *Options) quiet() bool   { return opts.Globals != nil && opts.Globals.Quiet }
+func (opts *Options) verbose() bool { return opts.Globals != nil && opts.Globals.Verbose }
+
+// Run is `anklume apply`.
+func Run(ctx context.Context, opts *Options) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	opts.defaults()
+	remote := opts.Remote()
+
+	// Step 1: validate, resolve, pre-check the tree.
+	fsys, in, warnings, err := opts.Source()
+	if err != nil {
+		return err
+	}
+	var dl diag.List
+	for _, w := range warnings {
+		dl.Add(diag.Diagnostic{Severity: diag.Warning, Msg: w})
+	}
+	hopts, err := opts.Host(remote != "")
+	if err != nil {
+		opts.printDiagnostics(dl)
+		return err
+	}
+	res, cl, err := compiler.Compile(fsys, in, hopts)
+	dl.Add(cl...)
+	opts.printDiagnostics(dl)
+	if err != nil {
+		return err
+	}
+	if dl.HasErrors() || res == nil || res.Model == nil {
+		return cmdutil.ErrSilent
+	}
+	m := res.Model
+	for _, l := range opts.Limit {
+		if d := m.Domain(l); d == nil || !d.Enabled {
+			return opts.fail(fmt.Sprintf("--limit: unknown domain %q", l), "")
+		}
+	}
+	base, err := opts.baseDir(in)
+	if err != nil {
+		return err
+	}
+	var treePlan *tree.Plan
+	if len(m.EnabledDomains()) > 0 {
+		treePlan, err = tree.NewPlan(base, emit.Tree(m), false)
+		if err != nil {
+			opts.printTreeErrors(err)
+			return cmdutil.ErrSilent
+		}
+		if opts.NoSync {
+			if created, updated, _ := treePlan.Counts(); created+updated > 0 {
+				return opts.fail(MsgOutdated, "")
+			}
+		}
+	}
+
+	// Step 2: preconditions.
+	scope := inScope(m, opts.Limit)
+	if !opts.NoNftables {
+		if remote != "" {
+			return opts.fail(MsgRemoteNFT, "")
+		}
+		if !opts.NFT.Privileged() {
+			return opts.fail(nftsys.MsgNotRoot, HintNotRoot)
+		}
+		if _, err := opts.NFT.LookPath(opts.NFT.NFT); err != nil {
+			return opts.fail(nftsys.MsgNoNFT, nftsys.HintNoNFT)
+		}
+	}
+	withRoles := machinesWithRoles(scope)
+	if !opts.NoProvision && len(withRoles) > 0 {
+		if _, err := opts.LookPath("ansible-playbook"); err != nil {
+			return opts.fail(fmt.Sprintf(MsgNoAnsible, len(withRoles)), HintAnsible)
+		}
+	}
+
+	// Step 3: lock, observe, plan.
+	srv, err := opts.Connect(ctx, remote)
+	if err != nil {
+		return err
+	}
+	lopts := lock.Options{Server: srv, Command: "apply", Warn: opts.IO.ErrOut}
+	if opts.Lock != nil {
+		opts.Lock(&lopts)
+	}
+	lk, err := lock.Acquire(ctx, lopts)
+	if err != nil {
+		return err
+	}
+	result, err := opts.locked(ctx, srv, m, hopts, base, treePlan, scope, withRoles)
+	if rerr := lk.Release(context.WithoutCancel(ctx)); rerr != nil && err == nil {
+		fmt.Fprintf(opts.IO.ErrOut, "warning: releasing the lock: %s\n", rerr)
+	}
+	if err != nil {
+		return err
+	}
+	// Step 12: summary.
+	result.Report(opts.IO.Out, opts.IO.ErrOut)
+	if !result.OK() {
+		return cmdutil.ErrSilent
+	}
+	return nil
+}
+
+// locked runs steps 3–11 while the lock is held.
+func (opts *Options) locked(ctx context.Context, srv incusx.Server, m *model.Infra, hopts host.Options,
+	base string, treePlan *tree.Plan, scope []*model.Domain, withRoles []*model.Machine) (*applyx.Result, error) {
+	remote := opts.Remote()
+	want := incus.Desired(m)
+	obs, err := reconcile.Observe(ctx, srv, reconcile.ObserveOptions{Pools: pools(want), Targets: hasTargets(m)})
+	if err != nil {
+		return nil, err
+	}
+	dopts := reconcile.Options{
+		Limit: opts.Limit, Adopt: opts.Adopt, AllowEmpty: opts.AllowEmpty, PruneVolumes: opts.PruneVolumes,
+		Force: opts.Force, Remote: remote != "", ResolveImage: srv.ResolveImage, Model: m,
+	}
+	if remote == "" {
+		dopts.DirExists = dirExists
+	}
+	p, err := reconcile.Diff(want, obs, dopts)
+	if p != nil {
+		for _, w := range p.Warnings {
+			opts.fail2("warning", w.Msg, w.Hint)
+		}
+	}
+	if err != nil {
+		for _, e := range reconcile.Errors(err) {
+			opts.fail2("error", e.Msg, e.Hint)
+		}
+		return nil, cmdutil.ErrSilent
+	}
+	color := opts.Color != nil && opts.Color(opts.IO.OutTTY)
+	if err := plan.Render(opts.IO.Out, p, plan.RenderOptions{Color: color}); err != nil {
+		return nil, err
+	}
+
+	// Step 4: confirmation.
+	if p.Destructive() && !opts.Yes {
+		if !opts.IO.OutTTY {
+			return nil, opts.fail(MsgNeedYes, "")
+		}
+		fmt.Fprint(opts.IO.Out, Prompt)
+		line, _ := bufio.NewReader(opts.IO.In).ReadString('\n')
+		if strings.TrimSpace(line) != "yes" {
+			return nil, opts.fail(MsgCancelled, "")
+		}
+	}
+
+	// Step 5: write the tree.
+	if treePlan != nil && !opts.NoSync {
+		w := io.Discard
+		if opts.verbose() {
+			w = opts.IO.ErrOut
+		}
+		if err := treePlan.Apply(w, tree.Options{}); err != nil {
+			return nil, err
+		}
+	}
+
+	// Step 6: nftables, before any Incus change.
+	if !opts.NoNftables && len(m.EnabledDomains()) > 0 {
+		err := opts.Deploy(ctx, nftsys.DeployOptions{Model: m, Base: base, Remote: remote,
+			Out: io.Discard, ErrOut: opts.IO.ErrOut})
+		if err != nil {
+			var ne *nftsys.Error
+			if errors.As(err, &ne) {
+				return nil, opts.fail(ne.Msg, ne.Hint)
+			}
+			return nil, err
+		}
+	}
+
+	// Steps 7–10: host directories, snapshots, execute, context.
+	eopts := applyx.Options{
+		Server: srv, Jobs: opts.Jobs, NoRestart: opts.NoRestart, NoSnapshot: opts.NoSnapshot,
+		Out: opts.IO.Out, ErrOut: opts.IO.ErrOut, TTY: opts.IO.OutTTY,
+		Nesting: nesting(hopts.Context),
+	}
+	if remote == "" {
+		eopts.HostDirs = hostDirs(m, scope)
+	}
+	if opts.Exec != nil {
+		opts.Exec(&eopts)
+	}
+	result := applyx.Execute(ctx, p, eopts)
+	if opts.RefreshContext {
+		opts.refreshContext(ctx, srv, eopts, scope, result.Started)
+	}
+
+	// Step 11: provision.
+	if !opts.NoProvision && len(withRoles) > 0 {
+		if err := opts.provision(ctx, base, remote, p, scope, withRoles); err != nil {
+			result.Failed++
+			result.Failures = append(result.Failures, applyx.Failure{Err: err})
+		}
+	}
+	return result, nil
+}
+
+// fail2 prints `<sev>: msg` and its hint.
+func (opts *Options) fail2(sev, msg, hint string) {
+	fmt.Fprintf(opts.IO.ErrOut, "%s: %s\n", sev, msg)
+	if hint != "" {
+		fmt.Fprintf(opts.IO.ErrOut, "  hint: %s\n", hint)
+	}
+}
+
+// nesting is the host context that the nesting files derive from.
+func nesting(c host.Context) *applyx.Nesting {
+	n := &applyx.Nesting{Level: c.Level, RelativeLevel: c.RelativeLevel, Yolo: c.Yolo}
+	if c.VMNested != nil {
+		n.VMNested = *c.VMNested
+	}
+	return n
+}
+
+// refreshContext rewrites the context files in every running in-scope
+// instance not already written in this run (--refresh-context).
+func (opts *Options) refreshContext(ctx context.Context, srv incusx.Server, eopts applyx.Options, scope []*model.Domain, done []string) {
+	insts, err := srv.Instances(ctx)
+	if err != nil {
+		fmt.Fprintf(opts.IO.ErrOut, "warning: refreshing the nesting context: %s\n", err)
+		return
+	}
+	projects := map[string]bool{}
+	for _, d := range scope {
+		projects[d.Project] = true
+	}
+	var targets []applyx.ContextTarget
+	for _, i := range insts {
+		if !projects[i.Project] || i.Status != "Running" || i.Config[incus.KeyManaged] != "true" ||
+			slices.Contains(done, i.Project+"/"+i.Name) {
+			continue
+		}
+		targets = append(targets, applyx.ContextTarget{Project: i.Project, Name: i.Name, VM: i.Type == "virtual-machine"})
+	}
+	applyx.WriteContext(ctx, eopts, *eopts.Nesting, targets)
+}
+
+// provision runs `ansible-playbook site.yml --tags provision` (step 11).
+func (opts *Options) provision(ctx context.Context, base, remote string, p *plan.Plan, scope []*model.Domain, withRoles []*model.Machine) error {
+	failed := map[string]bool{}
+	for _, fd := range p.Failed {
+		failed[fd.Domain] = true
+	}
+	for _, x := range withRoles {
+		if !x.Domain.Egress && !failed[x.Domain.Name] && x.State != "stopped" {
+			opts.fail2("warning", fmt.Sprintf("domain %q has egress: false; provisioning of %q cannot download packages (the python3 bootstrap and most roles need them)", x.Domain.Name, x.Name), "")
+		}
+	}
+	args := []string{"site.yml", "--tags", "provision"}
+	if limit, restricts := provisionLimit(p, scope, len(opts.Limit) > 0); restricts {
+		if limit == "" {
+			return nil // nothing left to provision
+		}
+		args = append(args, "--limit", limit)
+	}
+	if remote != "" {
+		args = append(args, "-e", "anklume_remote="+remote)
+	}
+	if err := opts.Run(ctx, base, opts.IO.Out, opts.IO.ErrOut, "ansible-playbook", args...); err != nil {
+		return fmt.Errorf("ansible-playbook site.yml --tags provision: %w", err)
+	}
+	return nil
+}
+
+// provisionLimit is the --limit of step 11: the in-scope domains that did
+// not fail, and `!<machine>` for every stopped machine. restricts is false
+// when it would not restrict anything.
+func provisionLimit(p *plan.Plan, scope []*model.Domain, limited bool) (string, bool) {
+	failed := map[string]bool{}
+	for _, fd := range p.Failed {
+		failed[fd.Domain] = true
+	}
+	restricts := limited || len(failed) > 0
+	var parts, stopped []string
+	for _, d := range scope {
+		if failed[d.Name] {
+			continue
+		}
+		parts = append(parts, d.Name)
+		for _, x := range d.Machines {
+			if x.State == "stopped" {
+				stopped = append(stopped, "!"+x.Name)
+				restricts = true
+			}
+		}
+	}
+	if len(parts) == 0 {
+		return "", restricts
+	}
+	return strings.Join(append(parts, stopped...), ","), restricts
+}
+
+// inScope returns the enabled domains that --limit selects.
+func inScope(m *model.Infra, limit []string) []*model.Domain {
+	var out []*model.Domain
+	for _, d := range m.EnabledDomains() {
+		if len(limit) == 0 || slices.Contains(limit, d.Name) {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// machinesWithRoles lists the machines of the in-scope domains with roles.
+func machinesWithRoles(scope []*model.Domain) []*model.Machine {
+	var out []*model.Machine
+	for _, d := range scope {
+		for _, x := range d.Machines {
+			if len(x.Roles) > 0 {
+				out = append(out, x)
+			}
+		}
+	}
+	return out
+}
+
+// pools lists the storage pools the desired state names.
+func pools(s *incus.State) []string {
+	var out []string
+	add := func(p string) {
+		if p != "" && !slices.Contains(out, p) {
+			out = append(out, p)
+		}
+	}
+	add(s.StoragePool)
+	for _, p := range s.Projects {
+		for _, v := range p.StorageVolumes {
+			add(v.Pool)
+		}
+	}
+	return out
+}
+
+func hasTargets(m *model.Infra) bool {
+	for _, x := range m.Machines {
+		if x.Target != "" {
+			return true
+		}
+	}
+	return false
+}
+
+func dirExists(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && st.IsDir()
+}
+
+// hostDirs lists the host directories of §4.11 that the in-scope machines
+// mount: shared-volume sources and persistent-data directories.
+func hostDirs(m *model.Infra, scope []*model.Domain) []string {
+	in := map[*model.Machine]bool{}
+	for _, d := range scope {
+		for _, x := range d.Machines {
+			in[x] = true
+		}
+	}
+	var out []string
+	add := func(p string) {
+		if p != "" && !slices.Contains(out, p) {
+			out = append(out, p)
+		}
+	}
+	for _, sv := range m.SharedVolumes {
+		for _, mt := range sv.Mounts {
+			if in[mt.Machine] {
+				add(sv.Source)
+				break
+			}
+		}
+	}
+	for _, x := range m.Machines {
+		if in[x] {
+			for _, pd := range x.PersistentData {
+				add(pd.Source)
+			}
+		}
+	}
+	return out
+}
+
+// baseDir returns the absolute base directory (§2.1).
+func (opts *Options) baseDir(in compiler.Input) (string, error) {
+	override := ""
+	if opts.Globals != nil {
+		override = filepath.ToSlash(opts.Globals.BaseDir)
+	}
+	base := filepath.FromSlash(compiler.BaseDir(in, override))
+	if filepath.IsAbs(base) {
+		return filepath.Clean(base), nil
+	}
+	wd, err := opts.Getwd()
+	if err != nil {
+		return "", fmt.Errorf("reading the current directory: %w", err)
+	}
+	return filepath.Join(wd, base), nil
+}
+
+// printTreeErrors prints the problems that stopped the tree pre-check.
+func (opts *Options) printTreeErrors(err error) {
+	errs := []error{err}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
+	}
+	for _, e := range errs {
+		hint := ""
+		var te *tree.Error
+		if errors.As(e, &te) {
+			hint = te.Hint
+		}
+		opts.fail2("error", e.Error(), hint)
+	}
+}
+
+// printDiagnostics prints dl on stderr; with --quiet only the errors.
+func (opts *Options) printDiagnostics(dl diag.List) {
+	if opts.quiet() {
+		dl = dl.Filter(diag.Error)
+	}
+	dl.Print(opts.IO.ErrOut)
+}

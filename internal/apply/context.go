@@ -1,0 +1,105 @@
+package apply
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/anklume/anklume/compiler/emit/incus"
+	"github.com/anklume/anklume/internal/incusx"
+)
+
+// ContextDir is the nesting context directory inside an instance (§9.9).
+const ContextDir = "/etc/anklume"
+
+// ContextFile is one nesting context file.
+type ContextFile struct {
+	Path  string
+	Value string
+}
+
+// ContextFiles returns the four §9.9 files of an instance, in table order.
+func ContextFiles(n Nesting, vm bool) []ContextFile {
+	rel := n.RelativeLevel + 1
+	if vm {
+		rel = 0
+	}
+	return []ContextFile{
+		{ContextDir + "/absolute_level", strconv.Itoa(n.Level + 1)},
+		{ContextDir + "/relative_level", strconv.Itoa(rel)},
+		{ContextDir + "/vm_nested", strconv.FormatBool(vm || n.VMNested)},
+		{ContextDir + "/yolo", strconv.FormatBool(n.Yolo)},
+	}
+}
+
+// ContextTarget is an instance that gets the nesting context files.
+type ContextTarget struct {
+	Project, Name string
+	VM            bool
+}
+
+// context writes the files into the instances created in this run that
+// are now running (§9.5 step 10).
+func (e *executor) context(ctx context.Context) {
+	var targets []ContextTarget
+	for _, ch := range e.chs {
+		if !ch.created || !ch.done || !ch.running {
+			continue
+		}
+		d, ok := ch.c.Desired.(*incus.Instance)
+		if !ok {
+			continue
+		}
+		e.res.Started = append(e.res.Started, d.Project+"/"+d.Name)
+		targets = append(targets, ContextTarget{Project: d.Project, Name: d.Name, VM: d.Type == "virtual-machine"})
+	}
+	if e.opts.Nesting == nil || len(targets) == 0 {
+		return
+	}
+	WriteContext(ctx, e.opts, *e.opts.Nesting, targets)
+}
+
+// WriteContext writes the nesting context files into every target, up to
+// Jobs at once. A VM is retried until its agent answers, at most
+// VMAgentWait. A failure is a warning on ErrOut, never an error (§9.9).
+func WriteContext(ctx context.Context, opts Options, n Nesting, targets []ContextTarget) {
+	opts.defaults()
+	e := &executor{opts: opts}
+	fw, ok := opts.Server.(incusx.FileWriter)
+	var mu sync.Mutex
+	warn := func(t ContextTarget, err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		fmt.Fprintf(opts.ErrOut, "warning: instance %s/%s: writing the nesting context: %s\n", t.Project, t.Name, incusError(err))
+	}
+	e.parallel(len(targets), func(i int) {
+		t := targets[i]
+		if !ok {
+			warn(t, errors.New("the Incus connection has no file API"))
+			return
+		}
+		write := func() error {
+			if err := fw.MakeInstanceDir(ctx, t.Project, t.Name, ContextDir, 0o755); err != nil {
+				return err
+			}
+			for _, f := range ContextFiles(n, t.VM) {
+				if err := fw.WriteInstanceFile(ctx, t.Project, t.Name, f.Path, []byte(f.Value+"\n"), 0o644); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+		err := write()
+		deadline := opts.Now().Add(opts.VMAgentWait)
+		for err != nil && t.VM && opts.Now().Before(deadline) && ctx.Err() == nil {
+			time.Sleep(2 * time.Second)
+			err = write()
+		}
+		if err != nil {
+			warn(t, err)
+		}
+	})
+}

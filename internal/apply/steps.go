@@ -1,0 +1,372 @@
+package apply
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/lxc/incus/v6/shared/api"
+
+	"github.com/anklume/anklume/compiler/emit/incus"
+	"github.com/anklume/anklume/internal/incusx"
+	"github.com/anklume/anklume/internal/plan"
+)
+
+// liveInstance returns the observed instance of a change, or nil.
+func liveInstance(v any) *api.Instance {
+	switch x := v.(type) {
+	case api.Instance:
+		return &x
+	case *api.Instance:
+		return x
+	}
+	return nil
+}
+
+// bareName is the object name without its project.
+func bareName(c *plan.Change) string {
+	if c.Project != "" {
+		if rest, ok := strings.CutPrefix(c.Name, c.Project+"/"); ok {
+			return rest
+		}
+	}
+	if _, rest, ok := strings.Cut(c.Name, "/"); ok {
+		return rest
+	}
+	return c.Name
+}
+
+// liveProject is the project an existing instance is in now: its old
+// project for a move.
+func liveProject(c *plan.Change) string {
+	if c.OldProject != "" {
+		return c.OldProject
+	}
+	if li := liveInstance(c.Live); li != nil && li.Project != "" {
+		return li.Project
+	}
+	return c.Project
+}
+
+func (e *executor) srv() incusx.Server { return e.opts.Server }
+
+// retry412 runs f once more when it fails with a stale ETag.
+func retry412(f func() error) error {
+	err := f()
+	if incusx.IsPreconditionFailed(err) {
+		err = f()
+	}
+	return err
+}
+
+// batches builds the ordered batches of steps: release; projects;
+// networks renumbered or updated, then new ones; profiles; volumes;
+// instances; claim; deletes in reverse priority; state (§9.5 step 9).
+func (e *executor) batches() [][]*step {
+	const (
+		release = iota
+		projects
+		netUpdate
+		netCreate
+		profiles
+		volumes
+		instances
+		claim
+		delVolumes
+		delProfiles
+		delProjects
+		delNetworks
+		states
+		nBatches
+	)
+	out := make([][]*step, nBatches)
+	add := func(b int, ch *change, op string, f func(context.Context) error) {
+		ch.steps++
+		out[b] = append(out[b], &step{ch: ch, op: op, run: f})
+	}
+	for _, ch := range e.chs {
+		c := ch.c
+		switch c.Kind {
+		case plan.KindProject:
+			switch c.Action {
+			case plan.Create:
+				d := c.Desired.(*incus.Project)
+				add(projects, ch, "create", func(ctx context.Context) error { return e.srv().CreateProject(ctx, d.ProjectsPost) })
+			case plan.Delete:
+				add(delProjects, ch, "delete", func(ctx context.Context) error { return e.srv().DeleteProject(ctx, c.Name) })
+			default:
+				d := c.Desired.(*incus.Project)
+				add(projects, ch, "update", func(ctx context.Context) error { return e.updateProject(ctx, d, adopting(c)) })
+			}
+		case plan.KindNetwork:
+			switch c.Action {
+			case plan.Create:
+				d := c.Desired.(*incus.Network)
+				add(netCreate, ch, "create", func(ctx context.Context) error { return e.srv().CreateNetwork(ctx, d.NetworksPost) })
+			case plan.Delete:
+				add(delNetworks, ch, "delete", func(ctx context.Context) error { return e.srv().DeleteNetwork(ctx, c.Name) })
+			default:
+				d := c.Desired.(*incus.Network)
+				add(netUpdate, ch, "update", func(ctx context.Context) error { return e.updateNetwork(ctx, d, adopting(c)) })
+			}
+		case plan.KindProfile:
+			switch c.Action {
+			case plan.Create:
+				d := c.Desired.(*incus.Profile)
+				add(profiles, ch, "create", func(ctx context.Context) error { return e.createProfile(ctx, d) })
+			case plan.Delete:
+				name := bareName(c)
+				add(delProfiles, ch, "delete", func(ctx context.Context) error { return e.srv().DeleteProfile(ctx, c.Project, name) })
+			default:
+				d := c.Desired.(*incus.Profile)
+				add(profiles, ch, "update", func(ctx context.Context) error { return e.updateProfile(ctx, d, adopting(c)) })
+			}
+		case plan.KindVolume:
+			switch c.Action {
+			case plan.Create:
+				d := c.Desired.(*incus.StorageVolume)
+				add(volumes, ch, "create", func(ctx context.Context) error {
+					return e.srv().CreateStorageVolume(ctx, d.Project, d.Pool, d.StorageVolumesPost)
+				})
+			case plan.Delete:
+				name := bareName(c)
+				add(delVolumes, ch, "delete", func(ctx context.Context) error {
+					return e.srv().DeleteStorageVolume(ctx, c.Project, c.Pool, name)
+				})
+			default:
+				d := c.Desired.(*incus.StorageVolume)
+				add(volumes, ch, "update", func(ctx context.Context) error { return e.updateVolume(ctx, d, adopting(c)) })
+			}
+		case plan.KindInstance:
+			e.instanceSteps(ch, add, release, instances, claim, states)
+		}
+	}
+	return out
+}
+
+func adopting(c *plan.Change) bool { return c.Reason == "adopt" }
+
+// instanceSteps adds the steps of an instance change.
+func (e *executor) instanceSteps(ch *change, add func(int, *change, string, func(context.Context) error), release, create, claim, states int) {
+	c := ch.c
+	name := bareName(c)
+	from := liveProject(c)
+	d, _ := c.Desired.(*incus.Instance)
+	wasRunning := ch.running
+	running := wasRunning
+	switch c.Action {
+	case plan.Delete:
+		add(release, ch, "delete", func(ctx context.Context) error {
+			if wasRunning {
+				if err := e.stop(ctx, from, name); err != nil {
+					return err
+				}
+			}
+			return e.srv().DeleteInstance(ctx, from, name)
+		})
+		return
+	case plan.Replace:
+		add(release, ch, "delete", func(ctx context.Context) error {
+			if wasRunning {
+				if err := e.stop(ctx, from, name); err != nil {
+					return err
+				}
+			}
+			return e.srv().DeleteInstance(ctx, from, name)
+		})
+		add(create, ch, "create", func(ctx context.Context) error { return e.createInstance(ctx, d) })
+		running = false
+		ch.created = true
+	case plan.Create:
+		add(create, ch, "create", func(ctx context.Context) error { return e.createInstance(ctx, d) })
+		running = false
+		ch.created = true
+	case plan.Move:
+		add(release, ch, "release", func(ctx context.Context) error {
+			if wasRunning {
+				if err := e.stop(ctx, from, name); err != nil {
+					return err
+				}
+			}
+			return e.updateInstance(ctx, from, name, func(live *api.Instance) api.InstancePut { return releaseForMove(live) })
+		})
+		add(create, ch, "move", func(ctx context.Context) error {
+			if err := e.srv().MoveInstance(ctx, from, name, d.Project); err != nil {
+				return err
+			}
+			return e.updateInstance(ctx, d.Project, name, func(live *api.Instance) api.InstancePut {
+				return mergeInstance(live, d, adopting(c), true)
+			})
+		})
+		add(claim, ch, "claim address", func(ctx context.Context) error {
+			return e.updateInstance(ctx, d.Project, name, func(live *api.Instance) api.InstancePut {
+				return mergeInstance(live, d, adopting(c), false)
+			})
+		})
+		running = false
+	case plan.Renumber:
+		add(release, ch, "release address", func(ctx context.Context) error {
+			return e.updateInstance(ctx, from, name, func(live *api.Instance) api.InstancePut {
+				put := live.Writable()
+				put.Devices = cloneDevices(live.Devices)
+				releaseAddress(&put)
+				return put
+			})
+		})
+		add(create, ch, "update", func(ctx context.Context) error {
+			return e.updateInstance(ctx, d.Project, name, func(live *api.Instance) api.InstancePut {
+				return mergeInstance(live, d, adopting(c), true)
+			})
+		})
+		add(claim, ch, "claim address", func(ctx context.Context) error {
+			return e.updateInstance(ctx, d.Project, name, func(live *api.Instance) api.InstancePut {
+				return mergeInstance(live, d, adopting(c), false)
+			})
+		})
+	case plan.Update:
+		add(create, ch, "update", func(ctx context.Context) error {
+			return e.updateInstance(ctx, d.Project, name, func(live *api.Instance) api.InstancePut {
+				return mergeInstance(live, d, adopting(c), false)
+			})
+		})
+	case plan.Start, plan.Stop:
+		// only the state step below
+	}
+	if d == nil {
+		return
+	}
+	want := d.State != "stopped"
+	project := d.Project
+	needRestart := c.Restart || c.Action == plan.Renumber
+	switch {
+	case want && !running:
+		add(states, ch, "start", func(ctx context.Context) error {
+			return e.srv().UpdateInstanceState(ctx, project, name, api.InstanceStatePut{Action: incusx.ActionStart})
+		})
+	case !want && running:
+		add(states, ch, "stop", func(ctx context.Context) error { return e.stop(ctx, project, name) })
+	case want && running && needRestart && e.opts.NoRestart:
+		add(states, ch, "restart", func(ctx context.Context) error {
+			e.mu.Lock()
+			fmt.Fprintf(e.opts.ErrOut, "warning: instance %s/%s: restart required to apply the change\n", project, name)
+			e.mu.Unlock()
+			return nil
+		})
+	case want && running && needRestart:
+		add(states, ch, "restart", func(ctx context.Context) error { return e.restart(ctx, project, name) })
+	}
+	ch.running = want
+}
+
+// stop stops an instance cleanly within StopTimeout, then by force.
+func (e *executor) stop(ctx context.Context, project, name string) error {
+	timeout := int(e.opts.StopTimeout / time.Second)
+	err := e.srv().UpdateInstanceState(ctx, project, name, api.InstanceStatePut{Action: incusx.ActionStop, Timeout: timeout})
+	if err == nil || alreadyStopped(err) {
+		return nil
+	}
+	err = e.srv().UpdateInstanceState(ctx, project, name, api.InstanceStatePut{Action: incusx.ActionStop, Force: true})
+	if alreadyStopped(err) {
+		return nil
+	}
+	return err
+}
+
+func alreadyStopped(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "already stopped")
+}
+
+// restart restarts a running instance; when a clean restart fails, it is
+// stopped by force and started.
+func (e *executor) restart(ctx context.Context, project, name string) error {
+	timeout := int(e.opts.StopTimeout / time.Second)
+	err := e.srv().UpdateInstanceState(ctx, project, name, api.InstanceStatePut{Action: incusx.ActionRestart, Timeout: timeout})
+	if err == nil {
+		return nil
+	}
+	if err := e.stop(ctx, project, name); err != nil {
+		return err
+	}
+	return e.srv().UpdateInstanceState(ctx, project, name, api.InstanceStatePut{Action: incusx.ActionStart})
+}
+
+// createInstance creates an instance, stopped, with its full config and
+// devices, ownership keys included; the state phase starts it.
+func (e *executor) createInstance(ctx context.Context, d *incus.Instance) error {
+	req := d.InstancesPost
+	if d.Image != "" {
+		src, err := e.srv().ResolveImage(d.Image)
+		if err != nil {
+			return err
+		}
+		req.Source = src
+	}
+	req.Start = false
+	return e.srv().CreateInstance(ctx, d.Project, req)
+}
+
+// updateInstance is a GET and a PUT of the instance with the ETag.
+func (e *executor) updateInstance(ctx context.Context, project, name string, edit func(*api.Instance) api.InstancePut) error {
+	return retry412(func() error {
+		live, etag, err := e.srv().Instance(ctx, project, name)
+		if err != nil {
+			return err
+		}
+		return e.srv().UpdateInstance(ctx, project, name, edit(live), etag)
+	})
+}
+
+// updateProject is a GET and a PUT of the whole project with the ETag,
+// never a PATCH (§5.3).
+func (e *executor) updateProject(ctx context.Context, d *incus.Project, adopt bool) error {
+	return retry412(func() error {
+		live, etag, err := e.srv().Project(ctx, d.Name)
+		if err != nil {
+			return err
+		}
+		return e.srv().UpdateProject(ctx, d.Name, mergeProject(live, d, adopt), etag)
+	})
+}
+
+func (e *executor) updateNetwork(ctx context.Context, d *incus.Network, adopt bool) error {
+	return retry412(func() error {
+		live, etag, err := e.srv().Network(ctx, d.Name)
+		if err != nil {
+			return err
+		}
+		return e.srv().UpdateNetwork(ctx, d.Name, mergeNetwork(live, d, adopt), etag)
+	})
+}
+
+// createProfile creates a profile. The default profile already exists in
+// a new project with features.profiles, so it is updated instead.
+func (e *executor) createProfile(ctx context.Context, d *incus.Profile) error {
+	if d.Name == incus.DefaultProfile {
+		err := e.updateProfile(ctx, d, false)
+		if !incusx.IsNotFound(err) {
+			return err
+		}
+	}
+	return e.srv().CreateProfile(ctx, d.Project, d.ProfilesPost)
+}
+
+func (e *executor) updateProfile(ctx context.Context, d *incus.Profile, adopt bool) error {
+	return retry412(func() error {
+		live, etag, err := e.srv().Profile(ctx, d.Project, d.Name)
+		if err != nil {
+			return err
+		}
+		return e.srv().UpdateProfile(ctx, d.Project, d.Name, mergeProfile(live, d, adopt), etag)
+	})
+}
+
+func (e *executor) updateVolume(ctx context.Context, d *incus.StorageVolume, adopt bool) error {
+	return retry412(func() error {
+		live, etag, err := e.srv().StorageVolume(ctx, d.Project, d.Pool, d.Name)
+		if err != nil {
+			return err
+		}
+		return e.srv().UpdateStorageVolume(ctx, d.Project, d.Pool, d.Name, mergeVolume(live, d, adopt), etag)
+	})
+}

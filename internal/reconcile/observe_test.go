@@ -1,0 +1,104 @@
+package reconcile
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/lxc/incus/v6/shared/api"
+
+	"github.com/anklume/anklume/internal/incusx"
+)
+
+// synthetic returns nd domains of nm machines each.
+func synthetic(nd, nm int) string {
+	var b strings.Builder
+	for d := range nd {
+		fmt.Fprintf(&b, "  d%d:\n    trust_level: trusted\n    egress: false\n    ephemeral: true\n    machines:\n", d)
+		for m := range nm {
+			fmt.Fprintf(&b, "      m%d-%d: {}\n", d, m)
+		}
+	}
+	return b.String()
+}
+
+// planRequests converges a fake on an nd×nm PSOT, then returns the
+// requests of one plan.
+func planRequests(t *testing.T, nd, nm int) []string {
+	t.Helper()
+	f := incusx.NewFake()
+	m, want := compile(t, psot(synthetic(nd, nm)))
+	converge(t, f, mustPlan(t, f, m, want, Options{}))
+	f.Log().Reset()
+	assertEmpty(t, f, m, want, Options{})
+	return f.Log().Strings()
+}
+
+// TestObserveRequests: a plan issues exactly the requests of §9.1, and
+// 20 domains × 10 machines issue the same ones as 1 × 1 (SPEC.md §16
+// #63).
+func TestObserveRequests(t *testing.T) {
+	want := []string{
+		"GET /1.0",
+		"GET /1.0/storage-pools?recursion=1",
+		"GET /1.0/projects?recursion=1",
+		"GET /1.0/networks?recursion=1",
+		"GET /1.0/profiles?all-projects=true&recursion=1",
+		"GET /1.0/instances?all-projects=true&recursion=1",
+		"GET /1.0/images/aliases?recursion=1",
+		"GET /1.0/storage-pools/default/volumes/custom?all-projects=true&recursion=1",
+		"GET /1.0/metadata/configuration",
+	}
+	small := planRequests(t, 1, 1)
+	if !slices.Equal(small, want) {
+		t.Errorf("1×1 requests:\n%s", strings.Join(small, "\n"))
+	}
+	big := planRequests(t, 20, 10)
+	if !slices.Equal(big, small) {
+		t.Errorf("20×10 requests differ from 1×1:\n%s", strings.Join(big, "\n"))
+	}
+}
+
+// TestObserveConditional: cluster members only with a target on a
+// clustered server, resources only when asked, a pool whose used_by names
+// a custom volume is listed (SPEC.md §9.1).
+func TestObserveConditional(t *testing.T) {
+	ctx := context.Background()
+	f := incusx.NewFake()
+	f.AddStoragePool("fast", "dir")
+	must(t, f.CreateStorageVolume(ctx, "default", "fast", api.StorageVolumesPost{Name: "v"}))
+	f.Log().Reset()
+	_, err := Observe(ctx, f, ObserveOptions{Targets: true, Resources: true})
+	must(t, err)
+	got := f.Log().Strings()
+	if !slices.Contains(got, "GET /1.0/storage-pools/fast/volumes/custom?all-projects=true&recursion=1") ||
+		slices.Contains(got, "GET /1.0/storage-pools/default/volumes/custom?all-projects=true&recursion=1") ||
+		slices.Contains(got, "GET /1.0/cluster/members?recursion=1") ||
+		!slices.Contains(got, "GET /1.0/resources") {
+		t.Errorf("requests:\n%s", strings.Join(got, "\n"))
+	}
+	f.AddClusterMember("n1")
+	f.Log().Reset()
+	_, err = Observe(ctx, f, ObserveOptions{Targets: true})
+	must(t, err)
+	if !slices.Contains(f.Log().Strings(), "GET /1.0/cluster/members?recursion=1") {
+		t.Errorf("members not listed:\n%s", strings.Join(f.Log().Strings(), "\n"))
+	}
+}
+
+// TestObserveMissingExtension: without a required extension the plan
+// fails with the exact message (SPEC.md §9.1).
+func TestObserveMissingExtension(t *testing.T) {
+	for _, ext := range []string{"instance_all_projects", "profiles_all_projects", "storage_volumes_all_projects"} {
+		f := incusx.NewFake()
+		f.SetServer(func(s *api.Server) {
+			s.APIExtensions = slices.DeleteFunc(s.APIExtensions, func(e string) bool { return e == ext })
+		})
+		_, err := Observe(context.Background(), f, ObserveOptions{})
+		if err == nil || err.Error() != fmt.Sprintf("the Incus server lacks the API extension %q", ext) {
+			t.Errorf("%s: %v", ext, err)
+		}
+	}
+}
