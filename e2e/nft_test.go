@@ -302,7 +302,7 @@ func TestNftBridgeNetfilter(t *testing.T) {
 			script := "set -e\n" + setup + "\n\"$1\" nftables deploy --no-persist >/dev/null\nnft list tables\n"
 			out, errOut := nftScript(t, dir, []string{"-mn"}, script, bin)
 			if out == "skip\n" {
-				t.Skip("skipped: br_netfilter is not loaded on this host, so bridge-nf-call-iptables cannot be 1")
+				skip(t, "br_netfilter is not loaded on this host, so bridge-nf-call-iptables cannot be 1")
 			}
 			if out != "table inet anklume\n" {
 				t.Errorf("table not loaded: %q", out)

@@ -13,6 +13,9 @@ import (
 // diff: patch(1) turns the old text into the new one. Skipped without patch.
 func TestUnifiedDiffApplies(t *testing.T) {
 	if _, err := exec.LookPath("patch"); err != nil {
+		if os.Getenv("ANKLUME_E2E_REQUIRE") != "" {
+			t.Fatal("patch(1) is not installed (and ANKLUME_E2E_REQUIRE is set)")
+		}
 		t.Skip("patch(1) is not installed")
 	}
 	r := rand.New(rand.NewPCG(1, 2))
