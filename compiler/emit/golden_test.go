@@ -3,7 +3,7 @@ package emit_test
 import (
 	"bytes"
 	"errors"
-	"flag"
+	"github.com/anklume/anklume/internal/goldenflag"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -19,7 +19,7 @@ import (
 // update rewrites golden/ from the current output:
 //
 //	go test ./compiler/emit/ -run Golden -update
-var update = flag.Bool("update", false, "rewrite golden/<example>/ from the current output (stale files are deleted)")
+var update = goldenflag.Update
 
 // goldenDir holds one directory per example with the whole tree sync
 // writes for it into an empty directory.

@@ -2,7 +2,7 @@ package desiredstate
 
 import (
 	"bytes"
-	"flag"
+	"github.com/anklume/anklume/internal/goldenflag"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -19,7 +19,7 @@ import (
 	"github.com/anklume/anklume/examples"
 )
 
-var update = flag.Bool("update", false, "rewrite the golden files from the actual output")
+var update = goldenflag.Update
 
 // testOptions are the §16 host options; level sets the nesting level.
 func testOptions(level int) host.Options {

@@ -2,7 +2,7 @@ package nft
 
 import (
 	"bytes"
-	"flag"
+	"github.com/anklume/anklume/internal/goldenflag"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,7 +16,7 @@ import (
 	"github.com/anklume/anklume/examples"
 )
 
-var update = flag.Bool("update", false, "rewrite testdata/<example>.nft from the rendered rulesets")
+var update = goldenflag.Update
 
 // testOptions are the host options of the §16 preamble: no host subnet
 // check, 10 CPUs and 40 GiB, an empty context.

@@ -3,7 +3,7 @@ package preseed
 import (
 	"bytes"
 	"errors"
-	"flag"
+	"github.com/anklume/anklume/internal/goldenflag"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -24,7 +24,7 @@ import (
 	"github.com/anklume/anklume/examples"
 )
 
-var update = flag.Bool("update", false, "rewrite the golden files from the actual output")
+var update = goldenflag.Update
 
 func testOptions() host.Options {
 	return host.Options{SkipHostSubnetCheck: true, Resources: &host.Resources{CPU: 10, Memory: 40 << 30}}
