@@ -3,7 +3,6 @@ package emit_test
 import (
 	"bytes"
 	"errors"
-	"github.com/anklume/anklume/internal/goldenflag"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -14,6 +13,7 @@ import (
 	"github.com/anklume/anklume/compiler"
 	"github.com/anklume/anklume/compiler/emit"
 	"github.com/anklume/anklume/examples"
+	"github.com/anklume/anklume/internal/goldenflag"
 )
 
 // update rewrites golden/ from the current output:

@@ -2,7 +2,6 @@ package desiredstate
 
 import (
 	"bytes"
-	"github.com/anklume/anklume/internal/goldenflag"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -17,6 +16,7 @@ import (
 	"github.com/anklume/anklume/compiler/host"
 	"github.com/anklume/anklume/compiler/model"
 	"github.com/anklume/anklume/examples"
+	"github.com/anklume/anklume/internal/goldenflag"
 )
 
 var update = goldenflag.Update

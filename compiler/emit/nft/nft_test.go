@@ -2,7 +2,6 @@ package nft
 
 import (
 	"bytes"
-	"github.com/anklume/anklume/internal/goldenflag"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,6 +13,7 @@ import (
 	"github.com/anklume/anklume/compiler/model"
 	"github.com/anklume/anklume/compiler/tree"
 	"github.com/anklume/anklume/examples"
+	"github.com/anklume/anklume/internal/goldenflag"
 )
 
 var update = goldenflag.Update

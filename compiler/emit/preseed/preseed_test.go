@@ -3,7 +3,6 @@ package preseed
 import (
 	"bytes"
 	"errors"
-	"github.com/anklume/anklume/internal/goldenflag"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -22,6 +21,7 @@ import (
 	"github.com/anklume/anklume/compiler/model"
 	"github.com/anklume/anklume/compiler/tree"
 	"github.com/anklume/anklume/examples"
+	"github.com/anklume/anklume/internal/goldenflag"
 )
 
 var update = goldenflag.Update
