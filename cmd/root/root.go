@@ -12,11 +12,16 @@ import (
 	applycmd "github.com/anklume/anklume/cmd/apply"
 	"github.com/anklume/anklume/cmd/cmdutil"
 	"github.com/anklume/anklume/cmd/completion"
+	destroycmd "github.com/anklume/anklume/cmd/destroy"
+	flushcmd "github.com/anklume/anklume/cmd/flush"
+	importcmd "github.com/anklume/anklume/cmd/importcmd"
 	"github.com/anklume/anklume/cmd/initcmd"
 	nftablescmd "github.com/anklume/anklume/cmd/nftables"
 	plancmd "github.com/anklume/anklume/cmd/plan"
 	"github.com/anklume/anklume/cmd/schema"
+	statuscmd "github.com/anklume/anklume/cmd/status"
 	synccmd "github.com/anklume/anklume/cmd/sync"
+	unlockcmd "github.com/anklume/anklume/cmd/unlock"
 	"github.com/anklume/anklume/cmd/validate"
 	"github.com/anklume/anklume/cmd/version"
 )
@@ -70,6 +75,8 @@ func NewCmdRoot(f *cmdutil.Factory) *cobra.Command {
 		nftablescmd.NewCmdNftables(f, nil),
 		plancmd.NewCmdPlan(f, nil),
 		applycmd.NewCmdApply(f, nil),
+		statuscmd.NewCmdStatus(f, nil), flushcmd.NewCmdFlush(f, nil), destroycmd.NewCmdDestroy(f, nil), unlockcmd.NewCmdUnlock(f, nil),
+		importcmd.NewCmdImport(f, nil),
 	)
 	return cmd
 }

@@ -154,6 +154,19 @@ func (r *resolver) firewall() {
 	}
 }
 
+// hostDiskShift documents a deliberate difference from SPEC.md §4.11,
+// which adds `shift: "true"` to the sv- and pd- devices of containers.
+// Every anklume project sets restricted.devices.disk.paths (§5.3, least
+// privilege: a user holding a restricted certificate for the project must
+// not mount arbitrary host paths), and Incus 6.0 refuses to start an
+// instance whose disk device combines `shift` with a restricted source
+// path ("The "shift" property cannot be used with a restricted source
+// path"). anklume keeps the restriction and never sets `shift` on host
+// disks; the host directories are mounted with the container's id mapping
+// as they are. The `shift` key of shared_volumes is accepted and recorded
+// in the model (SharedVolume.Shift) but has no effect.
+const hostDiskShift = false
+
 // sharedVolumes resolves shared_volumes per machine (§4.11): a domain
 // consumer expands to its machines, a machine entry overrides it.
 func (r *resolver) sharedVolumes() {
@@ -198,9 +211,7 @@ func (r *resolver) sharedVolumes() {
 				{Key: "source", Value: sv.Source},
 				{Key: "path", Value: sv.Path},
 			}
-			if sv.Shift && x.Type != model.VM {
-				props = append(props, model.Pair{Key: "shift", Value: "true"})
-			}
+			// No "shift": see hostDiskShift.
 			if ro {
 				props = append(props, model.Pair{Key: "readonly", Value: "true"})
 			}
@@ -240,9 +251,7 @@ func (r *resolver) assembleDevices() {
 				{Key: "source", Value: pd.Source},
 				{Key: "path", Value: pd.Path},
 			}
-			if x.Type != model.VM {
-				props = append(props, model.Pair{Key: "shift", Value: "true"})
-			}
+			// No "shift": see hostDiskShift.
 			if pd.ReadOnly {
 				props = append(props, model.Pair{Key: "readonly", Value: "true"})
 			}

@@ -241,7 +241,9 @@ network_policies:
 }
 
 // §16 #18: shared volumes (domain consumers expand, machine entries
-// override, no shift on VMs) and persistent data, in the §4.11 order.
+// override) and persistent data, in the §4.11 order. No device carries
+// shift: Incus refuses it with the restricted disk paths of every anklume
+// project (see hostDiskShift).
 func TestSharedVolumesPersistentData_16_18(t *testing.T) {
 	y := `project_name: t
 global: {addressing: {}, persistent_data_base: /data}
@@ -272,15 +274,15 @@ domains:
 `
 	m, _ := mustResolve(t, y, skip)
 	want := map[string]string{
-		"w-ct": "sv-docs{type=disk source=/srv/anklume/shares/docs path=/shared/docs shift=true readonly=true} " +
-			"pd-home{type=disk source=/data/work/w-ct/home path=/home/u shift=true} " +
-			"pd-ro{type=disk source=/data/work/w-ct/ro path=/ro shift=true readonly=true} " +
+		"w-ct": "sv-docs{type=disk source=/srv/anklume/shares/docs path=/shared/docs readonly=true} " +
+			"pd-home{type=disk source=/data/work/w-ct/home path=/home/u} " +
+			"pd-ro{type=disk source=/data/work/w-ct/ro path=/ro readonly=true} " +
 			"vol{type=disk pool=default source=vol path=/vol} " +
 			"mine{type=disk source=/m path=/m readonly=true}",
 		"w-vm": "sv-docs{type=disk source=/srv/anklume/shares/docs path=/shared/docs} " +
 			"sv-code{type=disk source=/src/code path=/code readonly=true} " +
 			"pd-p{type=disk source=/data/work/w-vm/p path=/p}",
-		"other-m": "sv-docs{type=disk source=/srv/anklume/shares/docs path=/shared/docs shift=true readonly=true}",
+		"other-m": "sv-docs{type=disk source=/srv/anklume/shares/docs path=/shared/docs readonly=true}",
 		"other-n": "",
 	}
 	for n, w := range want {

@@ -181,14 +181,14 @@ func TestHostVarsKeys(t *testing.T) {
 	if got, want := keys(t, text, "instance_devices"), []string{"sv-docs", "pd-home", "usb1"}; !slices.Equal(got, want) {
 		t.Errorf("instance_devices keys %v, want %v", got, want)
 	}
-	if got, want := keys(t, text, "instance_devices", "pd-home"), []string{"type", "source", "path", "shift"}; !slices.Equal(got, want) {
+	if got, want := keys(t, text, "instance_devices", "pd-home"), []string{"type", "source", "path"}; !slices.Equal(got, want) {
 		t.Errorf("pd-home keys %v, want %v", got, want)
 	}
 	// Values keep the YAML kind they were written with; generated values
 	// are strings.
 	for _, want := range []string{
 		"  boot.host_shutdown_timeout: 30\n", "  security.privileged: false\n", "    vendorid: 046d\n",
-		"  limits.memory.enforce: soft\n", "    shift: 'true'\n", "instance_gpu: true\n",
+		"  limits.memory.enforce: soft\n", "instance_gpu: true\n",
 		"instance_boot_priority: 10\n", "instance_snapshots_schedule: '@daily'\n",
 		"instance_storage_volumes:\n  vol:\n    pool: default\n    size: 10GiB\n    path: /vol\n",
 		"instance_profiles:\n  - default\n  - big\n", "instance_os_image: images:debian/12\n",

@@ -1,0 +1,164 @@
+// Package status implements `anklume status [--json]` (SPEC.md §12.1):
+// each domain with its trust level, whether its project and network
+// exist, and each machine's type, state, IP and drift marker, then the
+// state of the nftables table. The exit status is 0.
+package status
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/anklume/anklume/cmd/cmdutil"
+	plancmd "github.com/anklume/anklume/cmd/plan"
+	"github.com/anklume/anklume/compiler"
+	"github.com/anklume/anklume/compiler/diag"
+	"github.com/anklume/anklume/compiler/emit/nft"
+	"github.com/anklume/anklume/compiler/host"
+	"github.com/anklume/anklume/internal/incusx"
+	"github.com/anklume/anklume/internal/lifecycle"
+	nftsys "github.com/anklume/anklume/internal/nftables"
+)
+
+// NFTRemote is the nftables line with --remote (§12.1).
+const NFTRemote = "nftables: not checked (remote)"
+
+// Options are the inputs of status.
+type Options struct {
+	IO      *cmdutil.IOStreams
+	Globals *cmdutil.GlobalOptions
+	Source  func() (fs.FS, compiler.Input, []string, error)
+	Host    func(remote bool) (host.Options, error)
+	Remote  func() string
+	// Incus connects to the server (the Fake in tests).
+	Incus func(ctx context.Context, remote string) (incusx.Server, error)
+	// NFTStatus compares the live table with the rendered ruleset
+	// (nftables.DefaultSystem().Status).
+	NFTStatus func(ctx context.Context, ruleset []byte) (nftsys.State, []byte, error)
+
+	JSON bool
+}
+
+// NewCmdStatus builds the status command. runF replaces the run function
+// in tests; nil runs the real one.
+func NewCmdStatus(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
+	opts := &Options{IO: f.IO, Globals: f.Globals, Source: f.Source, Host: f.Host, Remote: f.Remote, Incus: f.Incus}
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Show the declared and actual state of every domain and machine",
+		Long: "For each domain: its trust level and whether its project and network exist; for\n" +
+			"each machine: type, state (Running, Stopped or Absent), IP and a * when the plan\n" +
+			"has changes for it. The last line gives the state of the nftables table.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if runF != nil {
+				return runF(opts)
+			}
+			return Run(cmd.Context(), opts)
+		},
+	}
+	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print one JSON document (SPEC.md §12.1)")
+	return cmd
+}
+
+// Run is `anklume status`.
+//
+// Requests to Incus: the reads of SPEC.md §9.1 plus one
+// GET /1.0/instances?all-projects=true&recursion=2 for the live states
+// and addresses; never one request per instance or per project.
+func Run(ctx context.Context, opts *Options) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	fsys, in, warnings, err := opts.Source()
+	if err != nil {
+		return err
+	}
+	var dl diag.List
+	for _, w := range warnings {
+		dl.Add(diag.Diagnostic{Severity: diag.Warning, Msg: w})
+	}
+	remote := opts.Remote()
+	hopts, err := opts.Host(remote != "")
+	if err != nil {
+		opts.printDiagnostics(dl)
+		return err
+	}
+	res, cl, err := compiler.Compile(fsys, in, hopts)
+	dl.Add(cl...)
+	opts.printDiagnostics(dl)
+	if err != nil {
+		return err
+	}
+	if dl.HasErrors() || res == nil || res.Model == nil {
+		return cmdutil.ErrSilent
+	}
+	m := res.Model
+	srv, err := opts.Incus(ctx, remote)
+	if err != nil {
+		return err
+	}
+	r, pw, err := lifecycle.Status(ctx, srv, m, lifecycle.StatusOptions{
+		Observe: plancmd.ObserveOptions(m), Remote: remote != "",
+	})
+	if err != nil {
+		return err
+	}
+	quiet := opts.Globals != nil && opts.Globals.Quiet
+	for _, w := range pw {
+		if quiet {
+			break
+		}
+		fmt.Fprintf(opts.IO.ErrOut, "warning: %s\n", w.Msg)
+		if w.Hint != "" {
+			fmt.Fprintf(opts.IO.ErrOut, "  hint: %s\n", w.Hint)
+		}
+	}
+
+	line := NFTRemote
+	if remote == "" {
+		line = opts.nftLine(ctx, nft.Render(m), r)
+	}
+	if opts.JSON {
+		b, err := json.Marshal(r)
+		if err != nil {
+			return fmt.Errorf("encoding the status: %w", err)
+		}
+		if _, err := fmt.Fprintf(opts.IO.Out, "%s\n", b); err != nil {
+			return fmt.Errorf("printing the status: %w", err)
+		}
+		return nil
+	}
+	return lifecycle.RenderStatus(opts.IO.Out, r, line)
+}
+
+// nftLine checks the isolation table (§7.8) and returns the last line,
+// setting r.NFTables. A check that cannot run (not root, no nft) gives
+// `nftables: not checked (<reason>)`, null in JSON, and a warning.
+func (opts *Options) nftLine(ctx context.Context, ruleset []byte, r *lifecycle.Report) string {
+	check := opts.NFTStatus
+	if check == nil {
+		check = nftsys.DefaultSystem().Status
+	}
+	st, _, err := check(ctx, ruleset)
+	if err != nil {
+		fmt.Fprintf(opts.IO.ErrOut, "warning: checking the nftables table: %s\n", err)
+		return "nftables: not checked (" + strings.SplitN(err.Error(), "\n", 2)[0] + ")"
+	}
+	line := st.String()
+	v := strings.TrimPrefix(line, "nftables: ")
+	r.NFTables = &v
+	return line
+}
+
+// printDiagnostics prints dl on stderr; with --quiet only the errors.
+func (opts *Options) printDiagnostics(dl diag.List) {
+	if opts.Globals != nil && opts.Globals.Quiet {
+		dl = dl.Filter(diag.Error)
+	}
+	dl.Print(opts.IO.ErrOut)
+}
