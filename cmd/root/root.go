@@ -10,15 +10,19 @@ import (
 	"github.com/spf13/cobra"
 
 	applycmd "github.com/anklume/anklume/cmd/apply"
+	backupcmd "github.com/anklume/anklume/cmd/backup"
 	"github.com/anklume/anklume/cmd/cmdutil"
 	"github.com/anklume/anklume/cmd/completion"
 	destroycmd "github.com/anklume/anklume/cmd/destroy"
+	dispcmd "github.com/anklume/anklume/cmd/disp"
 	flushcmd "github.com/anklume/anklume/cmd/flush"
+	goldencmd "github.com/anklume/anklume/cmd/golden"
 	importcmd "github.com/anklume/anklume/cmd/importcmd"
 	"github.com/anklume/anklume/cmd/initcmd"
 	nftablescmd "github.com/anklume/anklume/cmd/nftables"
 	plancmd "github.com/anklume/anklume/cmd/plan"
 	"github.com/anklume/anklume/cmd/schema"
+	snapshotcmd "github.com/anklume/anklume/cmd/snapshot"
 	statuscmd "github.com/anklume/anklume/cmd/status"
 	synccmd "github.com/anklume/anklume/cmd/sync"
 	unlockcmd "github.com/anklume/anklume/cmd/unlock"
@@ -77,6 +81,7 @@ func NewCmdRoot(f *cmdutil.Factory) *cobra.Command {
 		applycmd.NewCmdApply(f, nil),
 		statuscmd.NewCmdStatus(f, nil), flushcmd.NewCmdFlush(f, nil), destroycmd.NewCmdDestroy(f, nil), unlockcmd.NewCmdUnlock(f, nil),
 		importcmd.NewCmdImport(f, nil),
+		snapshotcmd.NewCmdSnapshot(f, nil), dispcmd.NewCmdDisp(f, nil), goldencmd.NewCmdGolden(f, nil), backupcmd.NewCmdBackup(f, nil),
 	)
 	return cmd
 }

@@ -1,0 +1,171 @@
+// Package goldencmd implements `anklume golden create|derive|publish|list`
+// (SPEC.md §12.6).
+package goldencmd
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/anklume/anklume/cmd/cmdutil"
+	snapshotcmd "github.com/anklume/anklume/cmd/snapshot"
+	"github.com/anklume/anklume/internal/golden"
+	"github.com/anklume/anklume/internal/snapshots"
+)
+
+// Options are the inputs of every golden subcommand.
+type Options struct {
+	*snapshotcmd.Env
+	Args   []string
+	Domain string
+	JSON   bool
+}
+
+// NewCmdGolden builds `golden` and its subcommands. runF replaces the run
+// function of every subcommand in tests; nil runs the real one.
+func NewCmdGolden(f *cmdutil.Factory, runF func(string, *Options) error) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "golden",
+		Short: "Golden images: a machine's pristine snapshot, derived instances, published images",
+	}
+	sub := func(use, short string, nargs int, setup func(*cobra.Command, *Options)) *cobra.Command {
+		o := &Options{Env: snapshotcmd.NewEnv(f)}
+		name := use
+		for i, c := range use {
+			if c == ' ' {
+				name = use[:i]
+				break
+			}
+		}
+		c := &cobra.Command{
+			Use: use, Short: short,
+			Args: func(c *cobra.Command, args []string) error {
+				if len(args) != nargs {
+					return cmdutil.FlagErrorf("%s takes %d argument(s)", name, nargs)
+				}
+				o.Args = args
+				return nil
+			},
+			RunE: func(c *cobra.Command, args []string) error {
+				if runF != nil {
+					return runF(name, o)
+				}
+				return Run(c.Context(), name, o)
+			},
+		}
+		if setup != nil {
+			setup(c, o)
+		}
+		return c
+	}
+	cmd.AddCommand(
+		sub("create MACHINE", "Stop the machine, replace its pristine snapshot, restore its running state", 1, nil),
+		sub("derive MACHINE NEW", "Copy MACHINE/pristine to a new instance, without ownership, static IP or protection", 2,
+			func(c *cobra.Command, o *Options) {
+				c.Flags().StringVar(&o.Domain, "domain", "", "domain of the new instance (default: MACHINE's)")
+			}),
+		sub("publish MACHINE ALIAS", "Publish MACHINE/pristine as an image with ALIAS", 2, nil),
+		sub("list", "List the machines that have a pristine snapshot", 0, func(c *cobra.Command, o *Options) {
+			c.Flags().BoolVar(&o.JSON, "json", false, "print JSON")
+		}),
+	)
+	return cmd
+}
+
+// Run runs one subcommand.
+func Run(ctx context.Context, sub string, opts *Options) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	m, _, err := opts.Model()
+	if err != nil {
+		return err
+	}
+	var t snapshots.Target
+	if len(opts.Args) > 0 {
+		if t, err = snapshots.Machine(m, opts.Args[0]); err != nil {
+			return err
+		}
+	}
+	srv, err := opts.Ops(ctx)
+	if err != nil {
+		return err
+	}
+	switch sub {
+	case "create":
+		if err := golden.Create(ctx, srv, t); err != nil {
+			return err
+		}
+		opts.Printf("created: %s/%s\n", t, golden.Snapshot)
+		return nil
+	case "derive":
+		newName := opts.Args[1]
+		project := t.Project
+		if opts.Domain != "" {
+			d := m.Domain(opts.Domain)
+			if d == nil || !d.Enabled {
+				return fmt.Errorf("--domain: unknown domain %q", opts.Domain)
+			}
+			project = d.Project
+		}
+		inst := m.Prefix + newName
+		if err := golden.Derive(ctx, srv, t, inst, project); err != nil {
+			return err
+		}
+		opts.Printf("derived: %s/%s from %s/%s\n", project, inst, t, golden.Snapshot)
+		fmt.Fprintf(opts.IO.ErrOut, "hint: add %s to infra.yml to manage it\n", newName)
+		return nil
+	case "publish":
+		alias := opts.Args[1]
+		if err := golden.Publish(ctx, srv, t, alias); err != nil {
+			return err
+		}
+		opts.Printf("published: %s/%s as image %s\n", t, golden.Snapshot, alias)
+		return nil
+	case "list":
+		targets, err := snapshots.Resolve(m, nil, nil)
+		if err != nil {
+			return err
+		}
+		entries, err := golden.List(ctx, srv, targets)
+		if err != nil {
+			return err
+		}
+		if opts.JSON {
+			return writeJSON(opts, entries)
+		}
+		tw := tabwriter.NewWriter(opts.IO.Out, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "INSTANCE\tPROJECT\tCREATED")
+		for _, e := range entries {
+			fmt.Fprintf(tw, "%s\t%s\t%s\n", e.Instance, e.Project, e.Created.UTC().Format(time.RFC3339))
+		}
+		return tw.Flush()
+	}
+	return fmt.Errorf("unknown golden subcommand %q", sub)
+}
+
+func writeJSON(opts *Options, entries []golden.Entry) error {
+	type entry struct {
+		Instance string `json:"instance"`
+		Project  string `json:"project"`
+		Machine  string `json:"machine"`
+		Domain   string `json:"domain"`
+		Created  string `json:"created"`
+	}
+	doc := struct {
+		FormatVersion int     `json:"format_version"`
+		Golden        []entry `json:"golden"`
+	}{FormatVersion: 1, Golden: []entry{}}
+	for _, e := range entries {
+		doc.Golden = append(doc.Golden, entry{Instance: e.Instance, Project: e.Project, Machine: e.Machine,
+			Domain: e.Domain, Created: e.Created.UTC().Format(time.RFC3339)})
+	}
+	if err := json.NewEncoder(opts.IO.Out).Encode(doc); err != nil {
+		return fmt.Errorf("writing JSON: %w", err)
+	}
+	return nil
+}
