@@ -6,7 +6,7 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 COMMIT   ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS  := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 
-.PHONY: all build demo test vet fmt-check bench fuzz lint clean help
+.PHONY: all build demo test vet fmt-check bench bench-e2e e2e-setup fuzz lint clean help
 
 all: build
 
@@ -15,6 +15,8 @@ help:
 	@echo "demo       init + sync the embedded default example into ./demo (no Incus needed)"
 	@echo "test       go vet, gofmt check, go test ./..."
 	@echo "bench      benchmarks with allocation counts"
+	@echo "e2e-setup  as root (sudo when needed): install and start Incus 6.0 LTS, pool and test image"
+	@echo "bench-e2e  live apply benchmarks on the local Incus daemon (after e2e-setup)"
 	@echo "fuzz       every fuzz target for FUZZTIME (default 30s) each"
 	@echo "lint       go vet, gofmt check, and staticcheck when installed"
 	@echo "clean      remove bin/"
@@ -34,6 +36,19 @@ test: vet fmt-check
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+# The e2e harness: scripts/incus-test-env.sh installs Incus 6.0 LTS and the
+# test tools, starts incusd, creates the storage pool and imports the local
+# busybox image "anklume-test". It needs root; sudo is used when not root.
+SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
+
+e2e-setup:
+	$(SUDO) bash scripts/incus-test-env.sh
+
+# Live apply benchmarks (anklume apply vs the Incus API, no-op apply and its
+# request count); they skip without the daemon, so run e2e-setup first.
+bench-e2e:
+	$(GO) test ./e2e -run '^$$' -bench Apply -benchtime 1x -timeout 30m
 
 # Each fuzz target runs alone: `go test -fuzz` accepts one target per package.
 fuzz:

@@ -88,7 +88,13 @@ type Options struct {
 	Interval time.Duration
 	// Warn receives the takeover warning.
 	Warn io.Writer
+	// Settle is how long Acquire waits after its write before it reads
+	// the lock back (DefaultSettle; negative: no wait). See Acquire.
+	Settle time.Duration
 }
+
+// DefaultSettle is the wait between taking the lock and checking it.
+const DefaultSettle = 300 * time.Millisecond
 
 func (o *Options) defaults() {
 	if o.Now == nil {
@@ -112,6 +118,9 @@ func (o *Options) defaults() {
 	}
 	if o.Warn == nil {
 		o.Warn = io.Discard
+	}
+	if o.Settle == 0 {
+		o.Settle = DefaultSettle
 	}
 }
 
@@ -242,6 +251,13 @@ func Acquire(ctx context.Context, opts Options) (*Lock, error) {
 		put.Config[KeyHeartbeat] = stamp(now)
 		err = opts.Server.UpdateProject(ctx, Project, put, etag)
 		if err == nil {
+			// Incus 6.0 compares the ETag and writes in two steps, so two
+			// runs that PUT at the same moment with the same ETag can
+			// both succeed; the last write wins. Read the lock back after
+			// a short wait: only the run whose id is still there holds it.
+			if err := verify(ctx, opts, id); err != nil {
+				return nil, err
+			}
 			break
 		}
 		if !incusx.IsPreconditionFailed(err) || attempt > 0 {
@@ -251,6 +267,29 @@ func Acquire(ctx context.Context, opts Options) (*Lock, error) {
 	l := &Lock{opts: opts, id: id, stop: make(chan struct{}), done: make(chan struct{})}
 	go l.heartbeat(ctx)
 	return l, nil
+}
+
+// verify waits opts.Settle and checks that the lock still carries id. A
+// lock that another run wrote over is reported as held by that run.
+func verify(ctx context.Context, opts Options, id string) error {
+	if opts.Settle > 0 {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(opts.Settle):
+		}
+	}
+	p, _, err := opts.Server.Project(ctx, Project)
+	if err != nil {
+		return fmt.Errorf("checking the lock: %w", err)
+	}
+	if p.Config[KeyID] == id {
+		return nil
+	}
+	if cur, held := infoOf(p.Config); held {
+		return &HeldError{Info: cur}
+	}
+	return fmt.Errorf("checking the lock: it was released by another run while being taken; retry")
 }
 
 func cloneConfig(c map[string]string) api.ConfigMap {

@@ -270,3 +270,46 @@ func TestUnlock(t *testing.T) {
 		t.Fatalf("stale: ok=%v err=%v", ok, err)
 	}
 }
+
+// overwriter is a Server whose project update succeeds and is then written
+// over by another run, as happens on Incus 6.0 when two runs PUT with the
+// same ETag at once (the ETag check is not atomic there).
+type overwriter struct {
+	incusx.Server
+	done bool
+}
+
+func (o *overwriter) UpdateProject(ctx context.Context, name string, put api.ProjectPut, etag string) error {
+	if err := o.Server.UpdateProject(ctx, name, put, etag); err != nil || o.done {
+		return err
+	}
+	o.done = true
+	p, et, err := o.Server.Project(ctx, name)
+	if err != nil {
+		return err
+	}
+	other := p.Writable()
+	other.Config = cloneConfig(other.Config)
+	other.Config[KeyID] = "ffff"
+	other.Config[KeyOwner] = "bob@there:7"
+	other.Config[KeyCommand] = "apply"
+	return o.Server.UpdateProject(ctx, name, other, et)
+}
+
+// TestAcquireLostWrite: a run whose successful write was overwritten by a
+// concurrent one does not believe it holds the lock; it reports the
+// winner (SPEC.md §9.7, §16 #61).
+func TestAcquireLostWrite(t *testing.T) {
+	ctx := context.Background()
+	f := incusx.NewFake()
+	o := opts(&overwriter{Server: f}, "alice@here:100", t0, nil)
+	o.Settle = time.Millisecond
+	_, err := Acquire(ctx, o)
+	var held *HeldError
+	if !errors.As(err, &held) || held.Info.Owner != "bob@there:7" {
+		t.Fatalf("err = %v, want the lock held by bob", err)
+	}
+	if got := lockConfig(t, f)[KeyID]; got != "ffff" {
+		t.Fatalf("the winner's lock was changed: id %q", got)
+	}
+}

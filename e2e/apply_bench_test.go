@@ -1,0 +1,316 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"testing/fstest"
+	"time"
+
+	"github.com/lxc/incus/v6/shared/api"
+
+	"github.com/anklume/anklume/compiler"
+	"github.com/anklume/anklume/compiler/emit/incus"
+	"github.com/anklume/anklume/compiler/emit/preseed"
+	"github.com/anklume/anklume/compiler/host"
+	"github.com/anklume/anklume/internal/incusx"
+)
+
+// The live benchmarks (issue 5 item 9) reuse the scenario namespace: one
+// domain sc-a (10.200.60.0/24) with N containers, never protected. Run them
+// alone, with `make bench-e2e`:
+//
+//	go test ./e2e -run '^$' -bench Apply -benchtime 1x
+
+// benchJobs is the parallelism of both sides: anklume apply's default -j
+// and the goroutines of the direct Incus API run.
+const benchJobs = 4
+
+// benchPSOT returns one domain sc-a of n ephemeral containers.
+func benchPSOT(infra string, n int) string {
+	var b strings.Builder
+	b.WriteString("format_version: 1\nproject_name: " + infra + "\nglobal:\n" +
+		"  addressing: {base_octet: 10, zone_base: 200}\n  default_os_image: images:debian/13\n" +
+		"domains:\n  sc-a:\n    trust_level: admin\n    subnet_id: 60\n    egress: false\n    ephemeral: true\n    machines:\n")
+	for i := range n {
+		fmt.Fprintf(&b, "      sc-a-%d: {}\n", i)
+	}
+	return b.String()
+}
+
+// benchDesired compiles src as the anklume binary does with the test host
+// environment, and returns the desired Incus objects.
+func benchDesired(b *testing.B, src string) *incus.State {
+	b.Helper()
+	opts := host.Options{SkipHostSubnetCheck: true, Resources: &host.Resources{CPU: 10, Memory: 40 << 30},
+		ImageMap: map[string]string{"images:debian/13": testImage}}
+	res, dl, err := compiler.Compile(fstest.MapFS{"infra.yml": {Data: []byte(src)}},
+		compiler.Input{Path: "infra.yml", Display: "infra.yml"}, opts)
+	if err != nil || res == nil {
+		b.Fatalf("compile: %v %v", err, dl)
+	}
+	return incus.Desired(res.Model)
+}
+
+// benchNeedIncus skips b, or fails it when ANKLUME_E2E_REQUIRE is set,
+// unless it runs as root with the Incus daemon and the test image.
+func benchNeedIncus(b *testing.B) {
+	b.Helper()
+	reason := ""
+	switch {
+	case os.Geteuid() != 0:
+		reason = "needs root and the Incus daemon"
+	case exec.Command("incus", "info").Run() != nil:
+		reason = "the Incus daemon does not answer (run make e2e-setup)"
+	case exec.Command("incus", "image", "info", testImage).Run() != nil:
+		reason = fmt.Sprintf("image %q is missing (run make e2e-setup)", testImage)
+	default:
+		return
+	}
+	if os.Getenv(requireEnv) != "" {
+		b.Fatalf("%s (and %s is set)", reason, requireEnv)
+	}
+	b.Skip("skipped: " + reason)
+}
+
+// benchBinary builds cmd/anklume into a temporary directory.
+func benchBinary(b *testing.B) string {
+	b.Helper()
+	bin := filepath.Join(b.TempDir(), "anklume")
+	cmd := exec.Command("go", "build", "-o", bin, "../cmd/anklume")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		b.Fatalf("building anklume: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// incusSocket returns the socket of the local daemon, as the Incus client
+// finds it.
+func incusSocket() string {
+	if s := os.Getenv("INCUS_SOCKET"); s != "" {
+		return s
+	}
+	if _, err := os.Lstat("/run/incus/unix.socket"); err == nil {
+		return "/run/incus/unix.socket"
+	}
+	return "/var/lib/incus/unix.socket"
+}
+
+// forEach runs fn on every item with jobs goroutines and returns the first
+// error.
+func forEach[T any](items []T, jobs int, fn func(T) error) error {
+	ch := make(chan T)
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		first error
+	)
+	for range jobs {
+		wg.Go(func() {
+			for it := range ch {
+				if err := fn(it); err != nil {
+					mu.Lock()
+					if first == nil {
+						first = err
+					}
+					mu.Unlock()
+				}
+			}
+		})
+	}
+	for _, it := range items {
+		ch <- it
+	}
+	close(ch)
+	wg.Wait()
+	return first
+}
+
+// benchEnv is one benchmark's daemon connection, binary and infrastructure.
+type benchEnv struct {
+	ctx   context.Context
+	srv   *incusx.Client
+	bin   string
+	infra string
+	src   string
+	state *incus.State
+	dir   string
+}
+
+// clean deletes the instances of sc-a through the API, 8 at once, then
+// the project and bridge (scCleanup).
+func (e *benchEnv) clean() error {
+	all, err := e.srv.Instances(e.ctx)
+	if err != nil {
+		return fmt.Errorf("cleaning up sc-a: %w", err)
+	}
+	var live []api.Instance
+	for _, i := range all {
+		if i.Project == "sc-a" {
+			live = append(live, i)
+		}
+	}
+	err = forEach(live, 8, func(i api.Instance) error {
+		if i.StatusCode != api.Stopped {
+			if err := e.srv.UpdateInstanceState(e.ctx, i.Project, i.Name,
+				api.InstanceStatePut{Action: incusx.ActionStop, Force: true}); err != nil {
+				return err
+			}
+		}
+		return e.srv.DeleteInstance(e.ctx, i.Project, i.Name)
+	})
+	scCleanup(e.infra)
+	if err != nil {
+		return fmt.Errorf("cleaning up sc-a: %w", err)
+	}
+	return nil
+}
+
+// reset cleans up and creates the project, bridge and profile again.
+func (e *benchEnv) reset(b *testing.B) {
+	b.Helper()
+	if err := e.clean(); err != nil {
+		b.Fatal(err)
+	}
+	e.preseed(b)
+}
+
+// preseed creates the project, bridge and profile of sc-a, owned by the
+// infrastructure, so that both sides only create instances.
+func (e *benchEnv) preseed(b *testing.B) {
+	b.Helper()
+	cmd := exec.Command("incus", "admin", "init", "--preseed")
+	cmd.Stdin = strings.NewReader(string(preseed.Render(e.state)))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		b.Fatalf("incus admin init --preseed: %v\n%s", err, out)
+	}
+}
+
+// apply runs `anklume apply` with the benchmark flags and the extra
+// environment env, and fails b unless it ends with want.
+func (e *benchEnv) apply(b *testing.B, env []string, want string) string {
+	b.Helper()
+	out, errOut, code := runAnklume(b, e.bin, e.dir, env, "apply", "--yes", "--no-nftables",
+		"--no-provision", "--no-snapshot", "-j", fmt.Sprint(benchJobs))
+	if code != 0 || !strings.HasSuffix(out, want) {
+		b.Fatalf("apply: exit %d\n%s\n%s", code, out, errOut)
+	}
+	return out
+}
+
+// direct creates and starts every instance of the desired state through
+// the Incus API, benchJobs at a time, as apply does: create stopped with
+// the full config and devices, then start.
+func (e *benchEnv) direct(b *testing.B) {
+	b.Helper()
+	var xs []*incus.Instance
+	for _, p := range e.state.Projects {
+		xs = append(xs, p.Instances...)
+	}
+	err := forEach(xs, benchJobs, func(x *incus.Instance) error {
+		req := x.InstancesPost
+		src, err := e.srv.ResolveImage(x.Image)
+		if err != nil {
+			return err
+		}
+		req.Source, req.Start = src, false
+		if err := e.srv.CreateInstance(e.ctx, x.Project, req); err != nil {
+			return err
+		}
+		return e.srv.UpdateInstanceState(e.ctx, x.Project, x.Name, api.InstanceStatePut{Action: incusx.ActionStart})
+	})
+	if err != nil {
+		b.Fatalf("direct creation: %v", err)
+	}
+}
+
+// BenchmarkApply measures, on the real daemon, the creation of N
+// containers (N = 10, 30) by `anklume apply -j 4` against the same
+// creations made directly through the Incus API by 4 goroutines, and a
+// no-op apply on those N containers with its API request count, counted
+// by a proxy on the socket (issue 5 item 9; SPEC.md §9.1, §16 #63). The
+// projects, bridges and profiles exist before each timed run, created by
+// the preseed, so that both sides create only the instances. The no-op
+// target is < 0.5 s; it is reported, not asserted.
+func BenchmarkApply(b *testing.B) {
+	benchNeedIncus(b)
+	bin := benchBinary(b)
+	ctx := context.Background()
+	srv, err := incusx.Connect(ctx, incusx.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, n := range []int{10, 30} {
+		b.Run(fmt.Sprintf("N=%d", n), func(b *testing.B) {
+			infra := scName(b, "sc-bench")
+			src := benchPSOT(infra, n)
+			e := &benchEnv{ctx: ctx, srv: srv, bin: bin, infra: infra, src: src,
+				state: benchDesired(b, src), dir: b.TempDir()}
+			if err := os.WriteFile(filepath.Join(e.dir, "infra.yml"), []byte(src), 0o644); err != nil {
+				b.Fatal(err)
+			}
+			scCleanup("")
+			if err := e.clean(); err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() {
+				if err := e.clean(); err != nil {
+					b.Error(err)
+				}
+			})
+			created := fmt.Sprintf("Apply complete: %d created, 0 updated, 0 deleted.\n", n)
+
+			b.Run("create/anklume", func(b *testing.B) {
+				for range b.N {
+					b.StopTimer()
+					e.reset(b)
+					b.StartTimer()
+					e.apply(b, nil, created)
+				}
+				b.StopTimer()
+				b.ReportMetric(float64(n), "containers")
+			})
+			b.Run("create/incus-api", func(b *testing.B) {
+				for range b.N {
+					b.StopTimer()
+					e.reset(b)
+					b.StartTimer()
+					e.direct(b)
+				}
+				b.StopTimer()
+				b.ReportMetric(float64(n), "containers")
+			})
+			b.Run("noop/anklume", func(b *testing.B) {
+				b.StopTimer()
+				e.reset(b)
+				e.apply(b, nil, created)
+				var log incusx.RequestLog
+				p, err := incusx.NewSocketProxy(incusSocket(), filepath.Join(b.TempDir(), "incus.socket"), &log)
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer p.Close()
+				env := []string{"INCUS_SOCKET=" + p.Path}
+				var total time.Duration
+				for range b.N {
+					log.Reset()
+					start := time.Now()
+					b.StartTimer()
+					e.apply(b, env, "No changes. Incus matches the configuration.\nApply complete: 0 created, 0 updated, 0 deleted.\n")
+					b.StopTimer()
+					total += time.Since(start)
+				}
+				b.ReportMetric(float64(log.Len()), "requests/op")
+				b.ReportMetric(float64(n), "containers")
+				b.Logf("no-op apply on %d containers: %.3f s (target < 0.5 s), %d requests: %s",
+					n, total.Seconds()/float64(b.N), log.Len(), strings.Join(log.Strings(), ", "))
+			})
+		})
+	}
+}
