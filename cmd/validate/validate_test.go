@@ -24,7 +24,7 @@ func TestNewCmdValidateFlags(t *testing.T) {
 		f := &cmdutil.Factory{IO: &cmdutil.IOStreams{Out: &out, ErrOut: &errOut}, Globals: &cmdutil.GlobalOptions{}}
 		var got *Options
 		cmd := NewCmdValidate(f, func(o *Options) error { got = o; return nil })
-		cmd.SetArgs(tt.args)
+		cmd.SetArgs(append([]string{}, tt.args...)) // never nil: cobra would read os.Args
 		cmd.SetOut(&out)
 		cmd.SetErr(&errOut)
 		err := cmd.Execute()
