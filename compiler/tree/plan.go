@@ -83,28 +83,44 @@ type Plan struct {
 // so nothing is written. The problems users can fix are *Error values.
 func NewPlan(base string, files []File, force bool) (*Plan, error) {
 	p := &Plan{Base: base}
-	var errs []error
+	errs := make([]error, len(files))
+	changes := make([]Change, len(files))
 	seen := make(map[string]bool, len(files))
-	for _, f := range files {
+	var todo []int
+	for i, f := range files {
 		if err := checkPath(f.Path); err != nil {
-			errs = append(errs, err)
+			errs[i] = err
 			continue
 		}
 		if seen[f.Path] {
-			errs = append(errs, fmt.Errorf("planning %s: the path is generated twice", f.Path))
+			errs[i] = fmt.Errorf("planning %s: the path is generated twice", f.Path)
 			continue
 		}
 		seen[f.Path] = true
-		c, err := p.plan(f, force)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		p.Changes = append(p.Changes, c)
+		todo = append(todo, i)
 	}
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
+	// Reading and splicing are independent per file: a few readers at once
+	// hide most of the file system latency.
+	jobs := make(chan int)
+	var wg gosync.WaitGroup
+	for range min(writers, len(todo)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range jobs {
+				changes[i], errs[i] = p.plan(files[i], force)
+			}
+		}()
 	}
+	for _, i := range todo {
+		jobs <- i
+	}
+	close(jobs)
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	p.Changes = changes
 	return p, nil
 }
 
