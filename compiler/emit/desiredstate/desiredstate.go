@@ -39,11 +39,20 @@ func Render(s *incus.State) []byte {
 	for _, p := range s.Projects {
 		projects = append(projects, project(p))
 	}
+	disabled := yamlw.List{}
+	for _, d := range s.DisabledDomains {
+		disabled = append(disabled, yamlw.Str(d))
+	}
 	return yamlw.Marshal(yamlw.Map{
 		{Key: "format", Value: yamlw.Int(Format)},
 		{Key: "infra", Value: yamlw.Str(s.Infra)},
 		{Key: "prefix", Value: yamlw.Str(s.Prefix)},
 		{Key: "storage_pool", Value: yamlw.Str(s.StoragePool)},
+		// Not in the §6.6 shape: the infra roles must leave the objects of
+		// disabled domains alone (§2.7), and nothing else tells them which
+		// owned projects belong to a disabled domain rather than to a
+		// removed one.
+		{Key: "disabled_domains", Value: disabled},
 		{Key: "networks", Value: nets},
 		{Key: "projects", Value: projects},
 	})

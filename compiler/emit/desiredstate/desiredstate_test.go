@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"sort"
 	"testing"
 	"testing/fstest"
@@ -97,6 +98,7 @@ type doc struct {
 	Infra       string    `yaml:"infra"`
 	Prefix      string    `yaml:"prefix"`
 	StoragePool string    `yaml:"storage_pool"`
+	Disabled    []string  `yaml:"disabled_domains"`
 	Networks    []netDoc  `yaml:"networks"`
 	Projects    []projDoc `yaml:"projects"`
 }
@@ -203,7 +205,7 @@ func TestExamples(t *testing.T) {
 			for i := 0; i < len(top.Content); i += 2 {
 				keys = append(keys, top.Content[i].Value)
 			}
-			if want := []string{"format", "infra", "prefix", "storage_pool", "networks", "projects"}; !reflect.DeepEqual(keys, want) {
+			if want := []string{"format", "infra", "prefix", "storage_pool", "disabled_domains", "networks", "projects"}; !reflect.DeepEqual(keys, want) {
 				t.Errorf("top-level keys %v, want %v", keys, want)
 			}
 			var d doc
@@ -213,6 +215,9 @@ func TestExamples(t *testing.T) {
 				t.Fatalf("decode: %v", err)
 			}
 			s := incus.Desired(m)
+			if !slices.Equal(d.Disabled, s.DisabledDomains) {
+				t.Errorf("disabled_domains %v, want %v", d.Disabled, s.DisabledDomains)
+			}
 			if d.Infra != s.Infra || d.Prefix != s.Prefix || d.StoragePool != s.StoragePool || d.Format != 1 {
 				t.Errorf("header = %+v", d)
 			}
@@ -261,7 +266,7 @@ func TestExamples(t *testing.T) {
 // TestEmpty: a nil state renders the header and empty lists.
 func TestEmpty(t *testing.T) {
 	got := string(Render(nil))
-	want := "format: 1\ninfra: ''\nprefix: ''\nstorage_pool: ''\nnetworks: []\nprojects: []\n"
+	want := "format: 1\ninfra: ''\nprefix: ''\nstorage_pool: ''\ndisabled_domains: []\nnetworks: []\nprojects: []\n"
 	if got != want {
 		t.Errorf("got:\n%s\nwant:\n%s", got, want)
 	}

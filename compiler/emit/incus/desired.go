@@ -24,6 +24,11 @@ func Desired(m *model.Infra) *State {
 		s.Networks = append(s.Networks, network(m, d))
 		s.Projects = append(s.Projects, project(m, d))
 	}
+	for _, d := range m.Domains {
+		if !d.Enabled {
+			s.DisabledDomains = append(s.DisabledDomains, d.Name)
+		}
+	}
 	return s
 }
 

@@ -76,6 +76,10 @@ type State struct {
 	Networks []*Network
 	// Projects holds one project per enabled domain, in domain order.
 	Projects []*Project
+	// DisabledDomains names the disabled domains, in declaration order:
+	// their existing objects are left alone (§2.7), so a back end must not
+	// take them for orphans.
+	DisabledDomains []string
 }
 
 // Network is a desired bridge (SPEC.md §5.2), in project DefaultProject.
