@@ -116,7 +116,11 @@ func Read(ctx context.Context, srv incusx.Server) (*State, error) {
 	st := &State{Observed: obs, Addresses: map[string]string{}}
 	sr, ok := srv.(StateReader)
 	if !ok {
-		return st, nil
+		sl, ok := srv.(incusx.StateLister)
+		if !ok {
+			return st, nil
+		}
+		sr = &listedStates{lister: sl}
 	}
 	owned := map[string]bool{}
 	for _, p := range obs.Projects {
@@ -138,6 +142,29 @@ func Read(ctx context.Context, srv incusx.Server) (*State, error) {
 		}
 	}
 	return st, nil
+}
+
+// listedStates is a StateReader over incusx.StateLister: one
+// GET /1.0/instances?all-projects=true&recursion=2, made on first use,
+// answers every instance.
+type listedStates struct {
+	lister incusx.StateLister
+	states map[string]*api.InstanceState
+}
+
+// InstanceState returns the listed state of project/name (nil if absent).
+func (l *listedStates) InstanceState(ctx context.Context, project, name string) (*api.InstanceState, error) {
+	if l.states == nil {
+		all, err := l.lister.InstancesWithState(ctx)
+		if err != nil {
+			return nil, err
+		}
+		l.states = make(map[string]*api.InstanceState, len(all))
+		for i := range all {
+			l.states[all[i].Project+"/"+all[i].Name] = all[i].State
+		}
+	}
+	return l.states[project+"/"+name], nil
 }
 
 // stateIPv4 returns the first global IPv4 address of eth0 in s.
