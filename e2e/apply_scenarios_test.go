@@ -214,6 +214,26 @@ func scRunning(t *testing.T, infra string) {
 // client failed, is released at once by a local connection.
 func probe(t *testing.T, srcProject, src, dstProject, dst, dstIP string, port int) bool {
 	t.Helper()
+	// busybox nc now and then reports a sent line that the listener never
+	// printed; such an inconsistent attempt says nothing about the
+	// firewall, so it is retried (a consistent answer is never retried).
+	for attempt := 1; ; attempt++ {
+		got, consistent, detail := probeOnce(t, srcProject, src, dstProject, dst, dstIP, port)
+		if consistent {
+			return got
+		}
+		if attempt == 3 {
+			t.Errorf("%s -> %s:%d: %s (3 attempts)", src, dstIP, port, detail)
+			return got
+		}
+		t.Logf("%s -> %s:%d: %s; retrying", src, dstIP, port, detail)
+	}
+}
+
+// probeOnce is one attempt of probe. consistent is false when the client
+// and the listener disagree.
+func probeOnce(t *testing.T, srcProject, src, dstProject, dst, dstIP string, port int) (got, consistent bool, detail string) {
+	t.Helper()
 	p := strconv.Itoa(port)
 	var lout strings.Builder
 	lst := exec.Command("timeout", "15", "incus", "exec", "--project", dstProject, dst, "--",
@@ -245,11 +265,11 @@ func probe(t *testing.T, srcProject, src, dstProject, dst, dstIP string, port in
 			"sh", "-c", "echo release | nc -w 1 127.0.0.1 "+p).Run()
 	}
 	_ = lst.Wait()
-	got := strings.Contains(lout.String(), token)
+	got = strings.Contains(lout.String(), token)
 	if got != (cerr == nil) {
-		t.Errorf("%s -> %s:%s: client %v (%s) but listener got %q", src, dstIP, p, cerr, cout, lout.String())
+		return got, false, fmt.Sprintf("client %v (%s) but listener got %q", cerr, cout, lout.String())
 	}
-	return got
+	return got, true, ""
 }
 
 // TestApplyScenarioTraffic applies a two-domain infrastructure with its
