@@ -14,7 +14,6 @@ import (
 	"io/fs"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 
@@ -556,19 +555,7 @@ func hostDirs(m *model.Infra, scope []*model.Domain) []string {
 
 // baseDir returns the absolute base directory (§2.1).
 func (opts *Options) baseDir(in compiler.Input) (string, error) {
-	override := ""
-	if opts.Globals != nil {
-		override = filepath.ToSlash(opts.Globals.BaseDir)
-	}
-	base := filepath.FromSlash(compiler.BaseDir(in, override))
-	if filepath.IsAbs(base) {
-		return filepath.Clean(base), nil
-	}
-	wd, err := opts.Getwd()
-	if err != nil {
-		return "", fmt.Errorf("reading the current directory: %w", err)
-	}
-	return filepath.Join(wd, base), nil
+	return cmdutil.AbsBaseDir(opts.Globals, opts.Getwd, in)
 }
 
 // printTreeErrors prints the problems that stopped the tree pre-check.

@@ -159,3 +159,22 @@ func (f *Factory) ColorEnabled(tty bool) bool {
 	}
 	return f.Getenv == nil || f.Getenv("TERM") != "dumb"
 }
+
+// AbsBaseDir returns the absolute base directory of SPEC.md §2.1: the
+// --base-dir flag of g, or the directory of the PSOT in, resolved against
+// the current directory that getwd returns.
+func AbsBaseDir(g *GlobalOptions, getwd func() (string, error), in compiler.Input) (string, error) {
+	override := ""
+	if g != nil {
+		override = filepath.ToSlash(g.BaseDir)
+	}
+	base := filepath.FromSlash(compiler.BaseDir(in, override))
+	if filepath.IsAbs(base) {
+		return filepath.Clean(base), nil
+	}
+	wd, err := getwd()
+	if err != nil {
+		return "", fmt.Errorf("reading the current directory: %w", err)
+	}
+	return filepath.Join(wd, base), nil
+}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io/fs"
-	"path/filepath"
 	"time"
 
 	"github.com/anklume/anklume/cmd/cmdutil"
@@ -83,19 +82,7 @@ func (e *Env) Ops(ctx context.Context) (incusx.InstanceOps, error) {
 
 // BaseDir returns the absolute base directory (SPEC.md §2.1, §6.1).
 func (e *Env) BaseDir(in compiler.Input) (string, error) {
-	override := ""
-	if e.Globals != nil {
-		override = filepath.ToSlash(e.Globals.BaseDir)
-	}
-	base := filepath.FromSlash(compiler.BaseDir(in, override))
-	if filepath.IsAbs(base) {
-		return filepath.Clean(base), nil
-	}
-	wd, err := e.Getwd()
-	if err != nil {
-		return "", fmt.Errorf("reading the current directory: %w", err)
-	}
-	return filepath.Join(wd, base), nil
+	return cmdutil.AbsBaseDir(e.Globals, e.Getwd, in)
 }
 
 // Quiet reports --quiet.

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"path/filepath"
 
 	"github.com/spf13/cobra"
 
@@ -144,19 +143,7 @@ func Run(opts *Options) error {
 // baseDir returns the absolute base directory (§2.1): --base-dir, or the
 // directory of the PSOT, resolved against the current directory.
 func (opts *Options) baseDir(in compiler.Input) (string, error) {
-	override := ""
-	if opts.Globals != nil {
-		override = filepath.ToSlash(opts.Globals.BaseDir)
-	}
-	base := filepath.FromSlash(compiler.BaseDir(in, override))
-	if filepath.IsAbs(base) {
-		return filepath.Clean(base), nil
-	}
-	wd, err := opts.Getwd()
-	if err != nil {
-		return "", fmt.Errorf("reading the current directory: %w", err)
-	}
-	return filepath.Join(wd, base), nil
+	return cmdutil.AbsBaseDir(opts.Globals, opts.Getwd, in)
 }
 
 // printPlanErrors prints every problem that stopped the plan, each as
