@@ -31,8 +31,11 @@ fmt-check:
 	@out="$$(gofmt -l $$(find . -name '*.go' -not -path './.git/*'))"; \
 	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
 
+# -p 1: the live tests of several packages (internal/incusx, e2e) share one
+# Incus daemon and the host's nftables; running them one package at a time
+# keeps them from tripping over each other.
 test: vet fmt-check
-	$(GO) test -timeout 40m ./...
+	$(GO) test -p 1 -timeout 40m ./...
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
