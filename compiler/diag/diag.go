@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -237,7 +236,20 @@ func (l List) MarshalReport() []byte {
 	return append(b, '\n')
 }
 
-var plainSegment = regexp.MustCompile(`^[a-z0-9_-]+$`)
+// plainSegment reports whether k matches ^[a-z0-9_-]+$ (a segment written
+// without brackets).
+func plainSegment(k string) bool {
+	if k == "" {
+		return false
+	}
+	for i := 0; i < len(k); i++ {
+		c := k[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
 
 // Path builds dotted paths as SPEC.md §3.2 writes them.
 type Path string
@@ -248,7 +260,7 @@ const Root Path = "(root)"
 // Key appends a mapping key: `.key`, or `["key"]` when the key is not a
 // plain segment.
 func (p Path) Key(k string) Path {
-	if plainSegment.MatchString(k) {
+	if plainSegment(k) {
 		if p == Root || p == "" {
 			return Path(k)
 		}

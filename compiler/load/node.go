@@ -6,8 +6,8 @@
 package load
 
 import (
-	"regexp"
 	"strconv"
+	"strings"
 
 	"github.com/anklume/anklume/compiler/diag"
 )
@@ -87,11 +87,22 @@ func (n *Node) IsBool() bool { return n != nil && n.Kind == Scalar && n.Tag == T
 // IsInt reports whether n is an integer scalar (any spelling).
 func (n *Node) IsInt() bool { return n != nil && n.Kind == Scalar && n.Tag == TagInt }
 
-var decimalRe = regexp.MustCompile(`^-?(0|[1-9][0-9]*)$`)
+// IsDecimal reports whether an integer scalar is spelled in plain decimal,
+// ^-?(0|[1-9][0-9]*)$ (SPEC.md §2.2 item 5).
+func (n *Node) IsDecimal() bool { return n.IsInt() && isDecimal(n.Value) }
 
-// IsDecimal reports whether an integer scalar is spelled in plain decimal
-// (SPEC.md §2.2 item 5).
-func (n *Node) IsDecimal() bool { return n.IsInt() && decimalRe.MatchString(n.Value) }
+func isDecimal(v string) bool {
+	v = strings.TrimPrefix(v, "-")
+	if v == "" || (v[0] == '0' && len(v) > 1) {
+		return false
+	}
+	for i := 0; i < len(v); i++ {
+		if v[i] < '0' || v[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
 
 // Bool returns the value of a boolean scalar.
 func (n *Node) Bool() bool {
