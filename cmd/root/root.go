@@ -15,6 +15,7 @@ import (
 	"github.com/anklume/anklume/cmd/completion"
 	destroycmd "github.com/anklume/anklume/cmd/destroy"
 	dispcmd "github.com/anklume/anklume/cmd/disp"
+	doctorcmd "github.com/anklume/anklume/cmd/doctor"
 	flushcmd "github.com/anklume/anklume/cmd/flush"
 	goldencmd "github.com/anklume/anklume/cmd/golden"
 	importcmd "github.com/anklume/anklume/cmd/importcmd"
@@ -26,6 +27,7 @@ import (
 	statuscmd "github.com/anklume/anklume/cmd/status"
 	synccmd "github.com/anklume/anklume/cmd/sync"
 	unlockcmd "github.com/anklume/anklume/cmd/unlock"
+	upgradecmd "github.com/anklume/anklume/cmd/upgrade"
 	"github.com/anklume/anklume/cmd/validate"
 	"github.com/anklume/anklume/cmd/version"
 )
@@ -82,6 +84,7 @@ func NewCmdRoot(f *cmdutil.Factory) *cobra.Command {
 		statuscmd.NewCmdStatus(f, nil), flushcmd.NewCmdFlush(f, nil), destroycmd.NewCmdDestroy(f, nil), unlockcmd.NewCmdUnlock(f, nil),
 		importcmd.NewCmdImport(f, nil),
 		snapshotcmd.NewCmdSnapshot(f, nil), dispcmd.NewCmdDisp(f, nil), goldencmd.NewCmdGolden(f, nil), backupcmd.NewCmdBackup(f, nil),
+		upgradecmd.NewCmdUpgrade(f, nil), doctorcmd.NewCmdDoctor(f, nil),
 	)
 	return cmd
 }
