@@ -168,7 +168,6 @@ func (opts *Options) fail(msg, hint string) error {
 	return cmdutil.ErrSilent
 }
 
-func (opts *Options) quiet() bool   { return opts.Globals != nil && opts.Globals.Quiet }
 func (opts *Options) verbose() bool { return opts.Globals != nil && opts.Globals.Verbose }
 
 // Run is `anklume apply`.
@@ -576,8 +575,5 @@ func (opts *Options) printTreeErrors(err error) {
 
 // printDiagnostics prints dl on stderr; with --quiet only the errors.
 func (opts *Options) printDiagnostics(dl diag.List) {
-	if opts.quiet() {
-		dl = dl.Filter(diag.Error)
-	}
-	dl.Print(opts.IO.ErrOut)
+	cmdutil.PrintDiagnostics(opts.IO.ErrOut, opts.Globals, dl)
 }

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 
 	"github.com/anklume/anklume/compiler"
+	"github.com/anklume/anklume/compiler/diag"
 	"github.com/anklume/anklume/compiler/host"
 	"github.com/anklume/anklume/internal/incusx"
 )
@@ -177,4 +178,13 @@ func AbsBaseDir(g *GlobalOptions, getwd func() (string, error), in compiler.Inpu
 		return "", fmt.Errorf("reading the current directory: %w", err)
 	}
 	return filepath.Join(wd, base), nil
+}
+
+// PrintDiagnostics writes dl to w as SPEC.md §3.2 lays it out; with -q
+// (g.Quiet) only the errors and the count line are printed.
+func PrintDiagnostics(w io.Writer, g *GlobalOptions, dl diag.List) {
+	if g != nil && g.Quiet {
+		dl = dl.Filter(diag.Error)
+	}
+	dl.Print(w)
 }

@@ -157,8 +157,5 @@ func (opts *Options) nftLine(ctx context.Context, ruleset []byte, r *lifecycle.R
 
 // printDiagnostics prints dl on stderr; with --quiet only the errors.
 func (opts *Options) printDiagnostics(dl diag.List) {
-	if opts.Globals != nil && opts.Globals.Quiet {
-		dl = dl.Filter(diag.Error)
-	}
-	dl.Print(opts.IO.ErrOut)
+	cmdutil.PrintDiagnostics(opts.IO.ErrOut, opts.Globals, dl)
 }

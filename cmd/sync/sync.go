@@ -164,10 +164,7 @@ func (opts *Options) printPlanErrors(err error) {
 
 // printDiagnostics prints dl on stderr; with --quiet only the errors.
 func (opts *Options) printDiagnostics(dl diag.List) {
-	if opts.quiet() {
-		dl = dl.Filter(diag.Error)
-	}
-	dl.Print(opts.IO.ErrOut)
+	cmdutil.PrintDiagnostics(opts.IO.ErrOut, opts.Globals, dl)
 }
 
 func (opts *Options) quiet() bool   { return opts.Globals != nil && opts.Globals.Quiet }

@@ -128,8 +128,5 @@ func (opts *Options) printPlanErrors(err error) {
 
 // printDiagnostics prints dl on stderr; with --quiet only the errors.
 func (opts *Options) printDiagnostics(dl diag.List) {
-	if opts.Globals != nil && opts.Globals.Quiet {
-		dl = dl.Filter(diag.Error)
-	}
-	dl.Print(opts.IO.ErrOut)
+	cmdutil.PrintDiagnostics(opts.IO.ErrOut, opts.Globals, dl)
 }

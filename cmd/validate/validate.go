@@ -103,10 +103,7 @@ func Run(opts *Options) error {
 
 // printDiagnostics prints dl on stderr; with --quiet only the errors.
 func (opts *Options) printDiagnostics(dl diag.List) {
-	if opts.Globals != nil && opts.Globals.Quiet {
-		dl = dl.Filter(diag.Error)
-	}
-	dl.Print(opts.IO.ErrOut)
+	cmdutil.PrintDiagnostics(opts.IO.ErrOut, opts.Globals, dl)
 }
 
 // fatal reports a non-positional fatal error. The diagnostics gathered so
