@@ -13,6 +13,7 @@ import (
 	backupcmd "github.com/anklume/anklume/cmd/backup"
 	"github.com/anklume/anklume/cmd/cmdutil"
 	"github.com/anklume/anklume/cmd/completion"
+	consolecmd "github.com/anklume/anklume/cmd/console"
 	destroycmd "github.com/anklume/anklume/cmd/destroy"
 	dispcmd "github.com/anklume/anklume/cmd/disp"
 	doctorcmd "github.com/anklume/anklume/cmd/doctor"
@@ -23,6 +24,7 @@ import (
 	nftablescmd "github.com/anklume/anklume/cmd/nftables"
 	plancmd "github.com/anklume/anklume/cmd/plan"
 	"github.com/anklume/anklume/cmd/schema"
+	shellcmd "github.com/anklume/anklume/cmd/shell"
 	snapshotcmd "github.com/anklume/anklume/cmd/snapshot"
 	statuscmd "github.com/anklume/anklume/cmd/status"
 	synccmd "github.com/anklume/anklume/cmd/sync"
@@ -85,6 +87,7 @@ func NewCmdRoot(f *cmdutil.Factory) *cobra.Command {
 		importcmd.NewCmdImport(f, nil),
 		snapshotcmd.NewCmdSnapshot(f, nil), dispcmd.NewCmdDisp(f, nil), goldencmd.NewCmdGolden(f, nil), backupcmd.NewCmdBackup(f, nil),
 		upgradecmd.NewCmdUpgrade(f, nil), doctorcmd.NewCmdDoctor(f, nil),
+		consolecmd.NewCmdConsole(f, nil), shellcmd.NewCmdShell(f, nil),
 	)
 	return cmd
 }

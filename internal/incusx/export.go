@@ -5,7 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"time"
+
+	"github.com/gorilla/websocket"
 
 	incus "github.com/lxc/incus/v6/client"
 	"github.com/lxc/incus/v6/shared/api"
@@ -48,7 +51,16 @@ type ExecIO struct {
 	Interactive bool
 	// Env is extra environment for the command.
 	Env map[string]string
+	// Width and Height are the terminal size of an Interactive command
+	// (0 leaves Incus's default, 80x25).
+	Width, Height int
+	// Resize, when not nil, carries new terminal sizes to an Interactive
+	// command while it runs (the exec control channel's window-resize).
+	Resize <-chan TermSize
 }
+
+// TermSize is a terminal size in columns and rows.
+type TermSize struct{ Width, Height int }
 
 var (
 	_ InstanceOps = (*Client)(nil)
@@ -168,10 +180,15 @@ func (c *Client) Exec(ctx context.Context, project, instance string, argv []stri
 		stdin = eofReader{}
 	}
 	done := make(chan bool)
-	post := api.InstanceExecPost{Command: argv, WaitForWS: true, Interactive: req.Interactive, Environment: req.Env}
-	op, err := c.in(project).ExecInstance(instance, post, &incus.InstanceExecArgs{
-		Stdin: stdin, Stdout: req.Stdout, Stderr: req.Stderr, DataDone: done,
-	})
+	post := api.InstanceExecPost{Command: argv, WaitForWS: true, Interactive: req.Interactive, Environment: req.Env,
+		Width: req.Width, Height: req.Height}
+	args := &incus.InstanceExecArgs{Stdin: stdin, Stdout: req.Stdout, Stderr: req.Stderr, DataDone: done}
+	finished := make(chan struct{})
+	defer close(finished)
+	if req.Resize != nil && req.Interactive {
+		args.Control = func(conn *websocket.Conn) { forwardResizes(conn, req.Resize, finished) }
+	}
+	op, err := c.in(project).ExecInstance(instance, post, args)
 	if err != nil {
 		return fail(err)
 	}
@@ -184,6 +201,27 @@ func (c *Client) Exec(ctx context.Context, project, instance string, argv []stri
 		return fail(errors.New("the exec operation returned no exit status"))
 	}
 	return int(code), nil
+}
+
+// forwardResizes sends each size of sizes as a window-resize message on
+// the exec control channel until finished is closed or sizes is.
+func forwardResizes(conn *websocket.Conn, sizes <-chan TermSize, finished <-chan struct{}) {
+	for {
+		select {
+		case <-finished:
+			return
+		case s, ok := <-sizes:
+			if !ok {
+				return
+			}
+			msg := api.InstanceExecControl{Command: "window-resize", Args: map[string]string{
+				"width": strconv.Itoa(s.Width), "height": strconv.Itoa(s.Height),
+			}}
+			if conn.WriteJSON(msg) != nil {
+				return // the command ended and the channel closed
+			}
+		}
+	}
 }
 
 // eofReader is an empty stdin.
