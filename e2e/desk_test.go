@@ -1,9 +1,13 @@
 package e2e
 
 import (
+	"bufio"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -81,6 +85,87 @@ func TestDeskLive(t *testing.T) {
 	}
 	t.Run("shell", func(t *testing.T) { deskShell(t, dir) })
 	t.Run("console", func(t *testing.T) { deskConsole(t, dir) })
+	t.Run("dashboard", func(t *testing.T) { deskDashboard(t, dir) })
+}
+
+// chromium runs headless Chromium with args, offline and throwaway.
+func chromium(t *testing.T, args ...string) string {
+	t.Helper()
+	base := []string{"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+		"--disable-background-networking", "--disable-component-update", "--disable-sync",
+		"--user-data-dir=" + t.TempDir()}
+	cmd := exec.Command("chromium", append(base, args...)...)
+	var out, errOut strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("chromium %v: %v\n%s", args, err, errOut.String())
+	}
+	return out.String()
+}
+
+// deskDashboard starts the dashboard against the live daemon, opens it
+// in headless Chromium (DOM after the page's script ran, and a
+// screenshot), and checks the read-only and loopback rules.
+func deskDashboard(t *testing.T, dir string) {
+	needTools(t, "chromium")
+	_, errOut, code := runAnklume(t, binary(t), dir, nil, "dashboard", "--listen", "0.0.0.0:0")
+	if code != 1 || !strings.Contains(errOut, `error: --listen "0.0.0.0:0" is not a loopback address`) {
+		t.Errorf("dashboard on 0.0.0.0 without --allow-remote: exit %d %q", code, errOut)
+	}
+	cmd := scCommand(t, binary(t), dir, nil, "dashboard", "--listen", "127.0.0.1:0")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var errBuf strings.Builder
+	cmd.Stderr = &errBuf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Signal(os.Interrupt); _ = cmd.Wait() })
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	m := regexp.MustCompile(`on (http://127\.0\.0\.1:\d+/) `).FindStringSubmatch(line)
+	if err != nil || m == nil {
+		t.Fatalf("dashboard did not start: %q %v %s", line, err, errBuf.String())
+	}
+	url := m[1]
+	res, err := http.Post(url, "text/plain", strings.NewReader("x"))
+	if err != nil || res.StatusCode != http.StatusMethodNotAllowed {
+		t.Errorf("POST /: %v %v", res, err)
+	}
+	res, err = http.Get(url + "api/policies")
+	if err != nil || res.StatusCode != 200 {
+		t.Fatalf("GET /api/policies: %v %v", res, err)
+	}
+	res.Body.Close()
+
+	dom := chromium(t, "--virtual-time-budget=8000", "--dump-dom", url)
+	for _, want := range []string{
+		`id="domain-dk-a"`, `id="domain-dk-b"`,
+		`data-machine="dk-a1"`, `data-machine="dk-a2"`, `data-machine="dk-b1"`,
+		`id="policy-0" data-from="dk-a" data-to="dk-b1"`,
+		`<body data-live="ok">`,
+		`&lt;script&gt;alert('dk')&lt;/script&gt; &amp; "quoted"`,
+		`<td data-field="state" class="state-Running">Running</td>`,
+	} {
+		if !strings.Contains(dom, want) {
+			t.Errorf("DOM lacks %s", want)
+		}
+	}
+	if strings.Contains(dom, "<script>alert") {
+		t.Error("the hostile description reached the DOM as markup")
+	}
+	// The live IP of dk-b1 came from the daemon (the leases take a moment;
+	// the page's script fills them in on its next poll).
+	if !regexp.MustCompile(`data-field="ip">10\.240\.51\.\d+<`).MatchString(dom) {
+		t.Errorf("DOM shows no live IP for dk-b1")
+	}
+	shot := filepath.Join(os.TempDir(), "anklume-dashboard-e2e.png")
+	chromium(t, "--virtual-time-budget=8000", "--window-size=1400,1000", "--hide-scrollbars", "--screenshot="+shot, url)
+	if fi, err := os.Stat(shot); err != nil || fi.Size() < 10000 {
+		t.Errorf("screenshot %s: %v", shot, err)
+	}
+	t.Logf("screenshot: %s", shot)
 }
 
 // deskShell: names from infra.yml, the exit status, and stdin.

@@ -14,6 +14,7 @@ import (
 	"github.com/anklume/anklume/cmd/cmdutil"
 	"github.com/anklume/anklume/cmd/completion"
 	consolecmd "github.com/anklume/anklume/cmd/console"
+	dashboardcmd "github.com/anklume/anklume/cmd/dashboard"
 	destroycmd "github.com/anklume/anklume/cmd/destroy"
 	dispcmd "github.com/anklume/anklume/cmd/disp"
 	doctorcmd "github.com/anklume/anklume/cmd/doctor"
@@ -87,7 +88,7 @@ func NewCmdRoot(f *cmdutil.Factory) *cobra.Command {
 		importcmd.NewCmdImport(f, nil),
 		snapshotcmd.NewCmdSnapshot(f, nil), dispcmd.NewCmdDisp(f, nil), goldencmd.NewCmdGolden(f, nil), backupcmd.NewCmdBackup(f, nil),
 		upgradecmd.NewCmdUpgrade(f, nil), doctorcmd.NewCmdDoctor(f, nil),
-		consolecmd.NewCmdConsole(f, nil), shellcmd.NewCmdShell(f, nil),
+		consolecmd.NewCmdConsole(f, nil), shellcmd.NewCmdShell(f, nil), dashboardcmd.NewCmdDashboard(f, nil),
 	)
 	return cmd
 }

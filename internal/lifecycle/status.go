@@ -66,6 +66,19 @@ type MachineStatus struct {
 	IP *string `json:"ip"`
 	// Drift is true when the plan has a change for this instance.
 	Drift bool `json:"drift"`
+	// Usage is the live resource use of a running instance; only with
+	// StatusOptions.Usage (the dashboard), absent from `status --json`.
+	Usage *Usage `json:"usage,omitempty"`
+}
+
+// Usage is what a running instance uses, from its live state.
+type Usage struct {
+	// CPUSeconds is the CPU time used since the instance started.
+	CPUSeconds float64 `json:"cpu_seconds"`
+	// MemoryBytes is the memory in use now.
+	MemoryBytes int64 `json:"memory_bytes"`
+	// Processes is the number of processes (-1 when Incus does not know).
+	Processes int64 `json:"processes"`
 }
 
 // StatusOptions are the inputs of Status.
@@ -75,6 +88,8 @@ type StatusOptions struct {
 	Observe reconcile.ObserveOptions
 	// Remote is true with --remote (no host directory checks).
 	Remote bool
+	// Usage fills MachineStatus.Usage for running instances.
+	Usage bool
 }
 
 // Status reads the live state and compares it with the model m.
@@ -122,7 +137,12 @@ func Status(ctx context.Context, srv incusx.Server, m *model.Infra, opts StatusO
 			return nil, warnings, err
 		}
 		for _, i := range full {
-			live[i.Project+"/"+i.Name] = liveInstance{status: i.Status, ip: eth0IPv4(i.State)}
+			li := liveInstance{status: i.Status, ip: eth0IPv4(i.State)}
+			if i.State != nil {
+				li.usage = &Usage{CPUSeconds: float64(i.State.CPU.Usage) / 1e9, MemoryBytes: i.State.Memory.Usage,
+					Processes: i.State.Processes}
+			}
+			live[i.Project+"/"+i.Name] = li
 		}
 	} else {
 		for _, i := range obs.Instances {
@@ -158,6 +178,9 @@ func Status(ctx context.Context, srv incusx.Server, m *model.Infra, opts StatusO
 				ms.State = StateStopped
 				if li.status == "Running" {
 					ms.State = StateRunning
+					if opts.Usage && li.usage != nil {
+						ms.Usage = li.usage
+					}
 				}
 				if li.ip != "" {
 					ip := li.ip
@@ -175,6 +198,7 @@ func Status(ctx context.Context, srv incusx.Server, m *model.Infra, opts StatusO
 type liveInstance struct {
 	status string
 	ip     string
+	usage  *Usage
 }
 
 // eth0IPv4 returns the first global IPv4 address of eth0, or "".

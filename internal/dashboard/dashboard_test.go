@@ -1,0 +1,237 @@
+package dashboard_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/anklume/anklume/compiler"
+	"github.com/anklume/anklume/compiler/model"
+	"github.com/anklume/anklume/examples"
+	"github.com/anklume/anklume/internal/dashboard"
+	"github.com/anklume/anklume/internal/desktest"
+	_ "github.com/anklume/anklume/internal/goldenflag" // accept go test ./... -update
+	"github.com/anklume/anklume/internal/lifecycle"
+	"github.com/anklume/anklume/internal/reconcile"
+)
+
+const psot = `format_version: 1
+project_name: i14-dash
+global:
+  addressing: {base_octet: 10, zone_base: 200}
+  default_os_image: anklume-test
+domains:
+  adm:
+    trust_level: admin
+    description: "Admin <b>tools</b>"
+    machines:
+      adm-1: {}
+  web:
+    trust_level: untrusted
+    machines:
+      web-1:
+        description: "<script>alert('x')</script> & \"q\""
+      web-2: {state: stopped}
+  off:
+    enabled: false
+    machines:
+      off-1: {}
+network_policies:
+  - {description: "ssh <in>", from: adm, to: web-1, ports: [22]}
+  - {from: host, to: web, ports: all, bidirectional: true}
+  - {from: web-1, to: off, ports: [80]}
+`
+
+func newServer(t *testing.T, checkHost bool) *dashboard.Server {
+	t.Helper()
+	e := desktest.New(t, psot)
+	return &dashboard.Server{Model: e.Model, CheckHost: checkHost,
+		Status: func(ctx context.Context) (*lifecycle.Report, error) {
+			r, _, err := lifecycle.Status(ctx, e.Fake, e.Model, lifecycle.StatusOptions{
+				Observe: reconcile.ObserveOptions{Pools: []string{"default"}}, Usage: true})
+			return r, err
+		}}
+}
+
+func do(t *testing.T, h http.Handler, method, path, host string) (*http.Response, string) {
+	t.Helper()
+	req := httptest.NewRequest(method, path, nil)
+	if host != "" {
+		req.Host = host
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	res := rec.Result()
+	b, _ := io.ReadAll(res.Body)
+	return res, string(b)
+}
+
+// TestPage: one card per enabled domain in its trust colour class, one
+// row per machine, an SVG edge per drawable policy, every name escaped,
+// and nothing loaded from elsewhere.
+func TestPage(t *testing.T) {
+	s := newServer(t, false)
+	res, body := do(t, s, http.MethodGet, "/", "")
+	if res.StatusCode != 200 || res.Header.Get("Content-Security-Policy") != dashboard.CSP ||
+		!strings.HasPrefix(res.Header.Get("Content-Type"), "text/html") || res.Header.Get("X-Content-Type-Options") != "nosniff" {
+		t.Fatalf("GET /: %d %v", res.StatusCode, res.Header)
+	}
+	for _, want := range []string{
+		`<section class="card trust-admin" id="domain-adm" data-domain="adm">`,
+		`<section class="card trust-untrusted" id="domain-web" data-domain="web">`,
+		`data-domain="web" data-machine="web-2"`,
+		`<td data-field="state" class="state-Running">Running</td>`,
+		`<td data-field="state" class="state-Stopped">Stopped</td>`,
+		`id="policy-0" data-from="adm" data-to="web-1"`,
+		`id="policy-1" data-from="host" data-to="web"`,
+		`marker-start="url(#arrow)"`,
+		`id="node-host"`,
+		`&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &#34;q&#34;`,
+		`Admin &lt;b&gt;tools&lt;/b&gt;`,
+		`ssh &lt;in&gt;`,
+		`<script src="/static/app.js" defer></script>`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("page lacks %s", want)
+		}
+	}
+	for _, bad := range []string{"<script>alert", "<b>tools", "domain-off", "policy-2", "style=", "<script>\n"} {
+		if strings.Contains(body, bad) {
+			t.Errorf("page contains %q", bad)
+		}
+	}
+	if ext := regexp.MustCompile(`(src|href)="(https?:)?//`).FindString(body); ext != "" {
+		t.Errorf("page loads %s from elsewhere", ext)
+	}
+	_, css := do(t, s, http.MethodGet, "/static/app.css", "")
+	for _, want := range []string{".trust-admin { border-color: #3333ff; }", ".trust-untrusted > .title { background: #1a0a0a; }"} {
+		if !strings.Contains(css, want) {
+			t.Errorf("app.css lacks %q", want)
+		}
+	}
+	if res, js := do(t, s, http.MethodGet, "/static/app.js", ""); res.StatusCode != 200 || !strings.Contains(js, `fetch("/api/status"`) || strings.Contains(js, "innerHTML") {
+		t.Errorf("app.js: %d", res.StatusCode)
+	}
+}
+
+// TestAPI: /api/status is the status document with usage, /api/policies
+// the resolved policies.
+func TestAPI(t *testing.T) {
+	s := newServer(t, false)
+	res, body := do(t, s, http.MethodGet, "/api/status", "")
+	var rep lifecycle.Report
+	if err := json.Unmarshal([]byte(body), &rep); err != nil || res.StatusCode != 200 || res.Header.Get("Content-Type") != "application/json" {
+		t.Fatalf("/api/status: %d %v %s", res.StatusCode, err, body)
+	}
+	if rep.Infra != "i14-dash" || len(rep.Domains) != 3 || rep.Domains[1].Machines[0].State != lifecycle.StateRunning ||
+		rep.Domains[1].Machines[0].Usage == nil || rep.Domains[1].Machines[1].Usage != nil {
+		t.Errorf("/api/status: %s", body)
+	}
+	_, body = do(t, s, http.MethodGet, "/api/policies", "")
+	want := `{"format_version":1,"infra":"i14-dash","policies":[` +
+		`{"index":0,"auto":false,"description":"ssh \u003cin\u003e","from":"adm","from_kind":"domain","to":"web-1","to_kind":"machine","ports":[22],"protocol":"tcp","bidirectional":false},` +
+		`{"index":1,"auto":false,"description":"","from":"host","from_kind":"host","to":"web","to_kind":"domain","ports":"all","protocol":"tcp","bidirectional":true},` +
+		`{"index":2,"auto":false,"description":"","from":"web-1","from_kind":"machine","to":"off","to_kind":"domain","ports":[80],"protocol":"tcp","bidirectional":false}]}` + "\n"
+	if body != want {
+		t.Errorf("/api/policies:\n%s\nwant:\n%s", body, want)
+	}
+}
+
+// TestMethods: read-only; every method but GET and HEAD is 405 with
+// Allow, unknown paths 404, and on loopback a foreign Host is refused.
+func TestMethods(t *testing.T) {
+	s := newServer(t, true)
+	for _, m := range []string{http.MethodPost, http.MethodPut, http.MethodDelete, http.MethodPatch, http.MethodOptions} {
+		for _, p := range []string{"/", "/api/status", "/api/policies"} {
+			res, _ := do(t, s, m, p, "127.0.0.1:8888")
+			if res.StatusCode != 405 || res.Header.Get("Allow") != "GET, HEAD" {
+				t.Errorf("%s %s: %d %q", m, p, res.StatusCode, res.Header.Get("Allow"))
+			}
+		}
+	}
+	for _, tc := range []struct {
+		method, path, host string
+		code               int
+	}{
+		{"HEAD", "/", "localhost:8888", 200},
+		{"GET", "/api/status", "[::1]:8888", 200},
+		{"GET", "/nope", "127.0.0.1:8888", 404},
+		{"GET", "/", "evil.example:8888", 403},
+		{"GET", "/api/status", "10.0.0.1", 403},
+	} {
+		if res, _ := do(t, s, tc.method, tc.path, tc.host); res.StatusCode != tc.code {
+			t.Errorf("%s %s Host %s: %d, want %d", tc.method, tc.path, tc.host, res.StatusCode, tc.code)
+		}
+	}
+}
+
+// TestCheckListen: loopback by default; anything else needs
+// --allow-remote.
+func TestCheckListen(t *testing.T) {
+	for _, tc := range []struct {
+		addr   string
+		allow  bool
+		loop   bool
+		errSub string
+	}{
+		{"127.0.0.1:8888", false, true, ""},
+		{"[::1]:0", false, true, ""},
+		{"localhost:9000", false, true, ""},
+		{"0.0.0.0:8888", false, false, "is not a loopback address"},
+		{":8888", false, false, "is not a loopback address"},
+		{"192.168.1.5:8888", false, false, "--allow-remote"},
+		{"0.0.0.0:8888", true, false, ""},
+		{"nonsense", false, false, "missing port"},
+	} {
+		loop, err := dashboard.CheckListen(tc.addr, tc.allow)
+		if loop != tc.loop || (err == nil) != (tc.errSub == "") || err != nil && !strings.Contains(err.Error(), tc.errSub) {
+			t.Errorf("CheckListen(%q, %v) = %v, %v", tc.addr, tc.allow, loop, err)
+		}
+	}
+}
+
+// TestExamples renders the page of every example (nothing deployed):
+// a card per enabled domain and an edge per policy whose two ends are
+// drawn.
+func TestExamples(t *testing.T) {
+	for _, name := range examples.Names() {
+		t.Run(name, func(t *testing.T) {
+			res, dl, err := compiler.Compile(examples.FS(), compiler.Input{Path: name + "/infra.yml", Display: "infra.yml"}, desktest.HostOptions())
+			if err != nil || res == nil || res.Model == nil {
+				t.Fatalf("compile: %v %v", err, dl)
+			}
+			m := res.Model
+			s := &dashboard.Server{Model: m, Status: func(context.Context) (*lifecycle.Report, error) {
+				return &lifecycle.Report{FormatVersion: 1, Infra: m.ProjectName}, nil
+			}}
+			_, body := do(t, s, http.MethodGet, "/", "")
+			enabled := map[string]bool{"host": true}
+			for _, d := range m.Domains {
+				if d.Enabled {
+					enabled[d.Name] = true
+					if !strings.Contains(body, `id="domain-`+d.Name+`"`) {
+						t.Errorf("no card for %s", d.Name)
+					}
+				}
+			}
+			for _, p := range m.Policies {
+				dom := func(e model.Endpoint) string {
+					if e.Domain != nil {
+						return e.Domain.Name
+					}
+					return "host"
+				}
+				id := fmt.Sprintf(`id="policy-%d" data-from="%s" data-to="%s"`, p.Index, p.From.Name, p.To.Name)
+				if drawn := strings.Contains(body, id); drawn != (enabled[dom(p.From)] && enabled[dom(p.To)]) {
+					t.Errorf("policy %d (%s -> %s): drawn %v", p.Index, p.From.Name, p.To.Name, drawn)
+				}
+			}
+		})
+	}
+}
