@@ -15,6 +15,7 @@ import (
 	"github.com/anklume/anklume/cmd/completion"
 	consolecmd "github.com/anklume/anklume/cmd/console"
 	dashboardcmd "github.com/anklume/anklume/cmd/dashboard"
+	desktopcmd "github.com/anklume/anklume/cmd/desktop"
 	destroycmd "github.com/anklume/anklume/cmd/destroy"
 	dispcmd "github.com/anklume/anklume/cmd/disp"
 	doctorcmd "github.com/anklume/anklume/cmd/doctor"
@@ -89,6 +90,7 @@ func NewCmdRoot(f *cmdutil.Factory) *cobra.Command {
 		snapshotcmd.NewCmdSnapshot(f, nil), dispcmd.NewCmdDisp(f, nil), goldencmd.NewCmdGolden(f, nil), backupcmd.NewCmdBackup(f, nil),
 		upgradecmd.NewCmdUpgrade(f, nil), doctorcmd.NewCmdDoctor(f, nil),
 		consolecmd.NewCmdConsole(f, nil), shellcmd.NewCmdShell(f, nil), dashboardcmd.NewCmdDashboard(f, nil),
+		desktopcmd.NewCmdDesktop(f, nil),
 	)
 	return cmd
 }
