@@ -144,7 +144,7 @@ func TestPlanLive(t *testing.T) {
 	out, errOut, code = planRun(t, dir, nil, "plan")
 	want := "! image images:debian/13: mapped to anklume-test by ANKLUME_IMAGE_MAP\n\n" +
 		"Domain pl-admin (project pl-admin, network net-pl-admin)\n" +
-		"  ~ instance pl-admin/pl-a1 (start)\n\n" +
+		"  ~ instance pl-admin/pl-a1 (start, repair: never started since an earlier run created it)\n\n" +
 		"Domain pl-work (project pl-work, network net-pl-work)\n" +
 		"  ~ instance pl-work/pl-w1\n" +
 		"      ~ config[\"limits.cpu\"]: \"2\" -> \"1\"\n\n" +

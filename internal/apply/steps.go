@@ -3,6 +3,7 @@ package apply
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"strings"
 	"time"
 
@@ -106,6 +107,9 @@ func (e *executor) batches() [][]*step {
 				add(netCreate, ch, "create", func(ctx context.Context) error { return e.srv().CreateNetwork(ctx, d.NetworksPost) })
 			case plan.Delete:
 				add(delNetworks, ch, "delete", func(ctx context.Context) error { return e.srv().DeleteNetwork(ctx, c.Name) })
+			case plan.Replace:
+				d := c.Desired.(*incus.Network)
+				add(netCreate, ch, "repair", func(ctx context.Context) error { return e.recreateNetwork(ctx, d) })
 			default:
 				d := c.Desired.(*incus.Network)
 				add(netUpdate, ch, "update", func(ctx context.Context) error { return e.updateNetwork(ctx, d, adopting(c)) })
@@ -369,4 +373,104 @@ func (e *executor) updateVolume(ctx context.Context, d *incus.StorageVolume, ado
 		}
 		return e.srv().UpdateStorageVolume(ctx, d.Project, d.Pool, d.Name, mergeVolume(live, d, adopt), etag)
 	})
+}
+
+// recreateNetwork deletes and creates again a network that an earlier run
+// left half-made (status Pending or Errored): Incus never finished it, so
+// it has no dnsmasq files and no instance can use it, and it cannot be
+// fixed in place. Incus refuses to delete a network that a profile uses,
+// so the nic devices of the profiles that use it are taken off first and
+// put back once it exists again; an instance that uses it stops the
+// repair (none can have been created on it). Each step is safe to stop:
+// a later plan sees the missing network, or the profile without its nic,
+// and completes them.
+func (e *executor) recreateNetwork(ctx context.Context, d *incus.Network) error {
+	live, _, err := e.srv().Network(ctx, d.Name)
+	if err != nil && !incusx.IsNotFound(err) {
+		return err
+	}
+	type detached struct {
+		project, name string
+		devices       map[string]map[string]string
+	}
+	var profiles []detached
+	if live != nil {
+		for _, u := range live.UsedBy {
+			kind, project, name, ok := usedByRef(u)
+			if !ok || kind != "profiles" {
+				return fmt.Errorf("network %s is used by %s; delete that first", d.Name, u)
+			}
+			var devs map[string]map[string]string
+			err := retry412(func() error {
+				p, etag, err := e.srv().Profile(ctx, project, name)
+				if err != nil {
+					return err
+				}
+				put := p.Writable()
+				put.Devices, devs = cloneDevices(p.Devices), map[string]map[string]string{}
+				for dn, dev := range put.Devices {
+					if dev["type"] == "nic" && (dev["network"] == d.Name || (dev["network"] == "" && dev["parent"] == d.Name)) {
+						devs[dn] = dev
+						delete(put.Devices, dn)
+					}
+				}
+				return e.srv().UpdateProfile(ctx, project, name, put, etag)
+			})
+			if err != nil {
+				return err
+			}
+			profiles = append(profiles, detached{project, name, devs})
+		}
+		if err := e.srv().DeleteNetwork(ctx, d.Name); err != nil && !incusx.IsNotFound(err) {
+			return err
+		}
+	}
+	if err := e.srv().CreateNetwork(ctx, d.NetworksPost); err != nil {
+		return err
+	}
+	for _, p := range profiles {
+		err := retry412(func() error {
+			live, etag, err := e.srv().Profile(ctx, p.project, p.name)
+			if err != nil {
+				return err
+			}
+			put := live.Writable()
+			put.Devices = cloneDevices(live.Devices)
+			for dn, dev := range p.devices {
+				put.Devices[dn] = dev
+			}
+			return e.srv().UpdateProfile(ctx, p.project, p.name, put, etag)
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// usedByRef splits a used_by URL, "/1.0/profiles/default?project=work",
+// into its kind, project ("default" when absent) and name.
+func usedByRef(u string) (kind, project, name string, ok bool) {
+	path, query, _ := strings.Cut(u, "?")
+	rest, found := strings.CutPrefix(path, "/1.0/")
+	if !found {
+		return "", "", "", false
+	}
+	kind, name, found = strings.Cut(rest, "/")
+	if !found || name == "" || strings.Contains(name, "/") {
+		return "", "", "", false
+	}
+	project = incusx.DefaultProject
+	for _, kv := range strings.Split(query, "&") {
+		if v, ok := strings.CutPrefix(kv, "project="); ok && v != "" {
+			project = v
+		}
+	}
+	if n, err := url.PathUnescape(name); err == nil {
+		name = n
+	}
+	if p, err := url.QueryUnescape(project); err == nil {
+		project = p
+	}
+	return kind, project, name, true
 }

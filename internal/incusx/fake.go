@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"net/http"
@@ -63,7 +64,9 @@ type Fake struct {
 	resources api.Resources
 	remotes   map[string]ImageRemote
 	failures  map[fkey]error
-	seq       int
+	// interrupted holds the calls that end half-made (InterruptCreateNetwork).
+	interrupted map[fkey]bool
+	seq         int
 	// files holds what WriteInstanceFile wrote (files.go).
 	files map[fileKey]InstanceFile
 }
@@ -102,15 +105,16 @@ func RequiredExtensions() []string {
 // "anklume-test". Remote "images" is known for ResolveImage.
 func NewFake() *Fake {
 	f := &Fake{
-		now:       time.Now,
-		pools:     map[string]*api.StoragePool{},
-		projects:  map[string]*api.Project{},
-		networks:  map[string]*api.Network{},
-		profiles:  map[pkey]*api.Profile{},
-		instances: map[pkey]*fakeInstance{},
-		volumes:   map[vkey]*api.StorageVolume{},
-		remotes:   map[string]ImageRemote{},
-		failures:  map[fkey]error{},
+		now:         time.Now,
+		pools:       map[string]*api.StoragePool{},
+		projects:    map[string]*api.Project{},
+		networks:    map[string]*api.Network{},
+		profiles:    map[pkey]*api.Profile{},
+		instances:   map[pkey]*fakeInstance{},
+		volumes:     map[vkey]*api.StorageVolume{},
+		remotes:     map[string]ImageRemote{},
+		failures:    map[fkey]error{},
+		interrupted: map[fkey]bool{},
 	}
 	f.server = api.Server{
 		ServerUntrusted: api.ServerUntrusted{
@@ -175,6 +179,30 @@ func (f *Fake) Fail(op, name string, err error) {
 		return
 	}
 	f.failures[fkey{op, name}] = err
+}
+
+// InterruptCreateNetwork makes the next CreateNetwork of name end the way
+// an Incus 6.0 daemon ends it when the client goes away while the request
+// runs: the database record stays, with the requested config, in status
+// "Pending" (Incus's own rollback runs with the cancelled request context
+// and cannot remove it), and the call fails with a connection error. An
+// instance create or start with a nic on a network that is not "Created"
+// then fails as Incus fails it (dnsmasq.hosts is missing).
+func (f *Fake) InterruptCreateNetwork(name string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.interrupted[fkey{"CreateNetwork", name}] = true
+}
+
+// SetNetworkStatus sets the status of a network: "Pending" (an
+// interrupted create), "Errored" (a create that failed on the host),
+// "Created".
+func (f *Fake) SetNetworkStatus(name, status string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if n, ok := f.networks[name]; ok {
+		n.Status = status
+	}
 }
 
 // SetServer lets a test change the server description (extensions,
@@ -634,9 +662,17 @@ func (f *Fake) CreateNetwork(ctx context.Context, req api.NetworksPost) error {
 		cfg["ipv6.address"] = fmt.Sprintf("fd42:0:0:%x::1/64", f.seq)
 		cfg["ipv6.nat"] = "true"
 	}
-	f.networks[req.Name] = &api.Network{Name: req.Name, Type: typ, Managed: true, Status: "Created",
+	status := "Created"
+	if f.interrupted[fkey{"CreateNetwork", req.Name}] {
+		delete(f.interrupted, fkey{"CreateNetwork", req.Name})
+		status = "Pending"
+	}
+	f.networks[req.Name] = &api.Network{Name: req.Name, Type: typ, Managed: true, Status: status,
 		Locations: []string{"none"}, Project: DefaultProject,
 		NetworkPut: api.NetworkPut{Config: cfg, Description: req.Description}}
+	if status != "Created" {
+		return fail(errors.New(`Post "http://unix.socket/1.0/networks": EOF`))
+	}
 	return nil
 }
 
@@ -721,6 +757,24 @@ func (f *Fake) checkDevices(project string, devs map[string]map[string]string) e
 					return statusErr(http.StatusBadRequest, "Invalid devices: Device validation failed for %q: Storage volume %q not found in pool %q", name, src, pool)
 				}
 			}
+		}
+	}
+	return nil
+}
+
+// checkNetworksUp fails like Incus does when an instance's nic uses a
+// managed bridge that is not "Created": its dnsmasq host file directory
+// was never made.
+func (f *Fake) checkNetworksUp(project, name string, devs map[string]map[string]string) error {
+	for _, dn := range slices.Sorted(maps.Keys(devs)) {
+		d := devs[dn]
+		if d["type"] != "nic" || d["network"] == "" {
+			continue
+		}
+		if n, ok := f.networks[d["network"]]; ok && n.Status != "Created" {
+			return statusErr(http.StatusInternalServerError,
+				"Failed creating instance record: Failed initializing instance: open /var/lib/incus/networks/%s/dnsmasq.hosts/%s_%s.%s: no such file or directory",
+				n.Name, project, name, dn)
 		}
 	}
 	return nil
@@ -982,6 +1036,9 @@ func (f *Fake) CreateInstance(ctx context.Context, project string, req api.Insta
 	if err := f.checkDevices(project, inst.ExpandedDevices); err != nil {
 		return fail(err)
 	}
+	if err := f.checkNetworksUp(project, req.Name, inst.ExpandedDevices); err != nil {
+		return fail(err)
+	}
 	f.opWait(ctx, project)
 	if _, ok := f.instances[pkey{project, req.Name}]; ok {
 		return fail(statusErr(http.StatusInternalServerError,
@@ -1003,6 +1060,7 @@ func (f *Fake) CreateInstance(ctx context.Context, project string, req api.Insta
 		inst.Config["image.description"] = "fake image " + req.Source.Alias
 		inst.Config["image.os"] = "fake"
 		inst.Config["volatile.base_image"] = etagOf(req.Source.Alias)
+		inst.Config["volatile.apply_template"] = "create"
 	case "none":
 	default:
 		return fail(statusErr(http.StatusBadRequest, "Unknown source type %q", req.Source.Type))
@@ -1026,6 +1084,7 @@ func (f *Fake) setRunning(inst *api.Instance, running bool) {
 	if running {
 		inst.Status, inst.StatusCode = "Running", api.Running
 		inst.Config["volatile.last_state.power"] = "RUNNING"
+		delete(inst.Config, "volatile.apply_template")
 		inst.LastUsedAt = f.now().UTC()
 	} else {
 		inst.Status, inst.StatusCode = "Stopped", api.Stopped

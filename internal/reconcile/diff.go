@@ -334,6 +334,16 @@ func (d *differ) network(n *incus.Network) {
 	if !ok {
 		return
 	}
+	if halfMadeNetwork(live.Status) {
+		if reason == "adopt" {
+			d.warn(fmt.Sprintf("network %s is in status %s and not owned by anklume; it is left as it is", n.Name, live.Status),
+				"delete it (incus network delete "+n.Name+") and re-run, so that apply creates it")
+			return
+		}
+		d.change(plan.Change{Action: plan.Replace, Kind: plan.KindNetwork, Name: n.Name, Project: incus.DefaultProject,
+			Domain: n.Domain, Reason: RepairReason + ": status " + live.Status, Diff: []plan.Diff{}, Desired: n, Live: *live})
+		return
+	}
 	diffs := compareNetwork(live.Description, live.Config, n)
 	action := plan.Update
 	old, new := live.Config["ipv4.address"], n.Config["ipv4.address"]
@@ -346,6 +356,31 @@ func (d *differ) network(n *incus.Network) {
 	}
 	d.change(plan.Change{Action: action, Kind: plan.KindNetwork, Name: n.Name, Project: incus.DefaultProject,
 		Domain: n.Domain, Reason: reason, Diff: diffs, Desired: n, Live: *live})
+}
+
+// RepairReason is the reason of a change that completes or redoes what an
+// earlier run left half-made (it was killed, lost its connection, or the
+// Incus daemon restarted under it).
+const RepairReason = "repair: an earlier run did not finish"
+
+// StartNeverStarted is the reason of a start of an instance that was never
+// started since it was created.
+const StartNeverStarted = "start, repair: never started since an earlier run created it"
+
+// volatileApplyTemplate is the key Incus sets on an instance created from
+// an image and removes at its first start.
+const volatileApplyTemplate = "volatile.apply_template"
+
+// halfMadeNetwork reports whether a network status is one that a create
+// leaves when it did not finish: "Pending" (Incus 6.0 keeps the database
+// record of a create whose client went away, its rollback running with
+// the cancelled request context) or "Errored" (the create failed on the
+// host). Such a bridge never gets its dnsmasq files, so every instance
+// create on it fails; the only repair is delete and create. "Unavailable"
+// (a created network that failed to start with the daemon) is not one:
+// its instances and leases are real, and Incus retries it.
+func halfMadeNetwork(status string) bool {
+	return status == "Pending" || status == "Errored"
 }
 
 // warnSubnet emits W20 when the domain's subnet id is automatic.
@@ -413,6 +448,10 @@ func (d *differ) profile(pr *incus.Project, prof *incus.Profile) {
 		// it follows the project's adoption.
 		if po, _ := ownerOf(d.projects[pr.Name].Config, d.want.Infra); po != ownedHere {
 			reason = "adopt"
+		} else if _, marked := live.Config[incus.KeyManaged]; !marked && o == notOwned {
+			// anklume creates a project, then writes its default
+			// profile: a run stopped in between left it as Incus made it.
+			reason = RepairReason
 		}
 	}
 	diffs := compareProfile(live.Description, live.Config, live.Devices, prof)
@@ -561,6 +600,18 @@ func (d *differ) instance(x *incus.Instance) {
 		base.Action, reason = plan.Stop, "stop"
 	case !running && x.State != "stopped":
 		base.Action, reason = plan.Start, "start"
+		if live.Config[volatileApplyTemplate] == "create" {
+			// Created and never started: apply creates an instance
+			// stopped and starts it in its last phase, so this is
+			// either a run that stopped in between or a machine that
+			// was state: stopped until now. The reason says which
+			// fact is known, without guessing.
+			reason = StartNeverStarted
+		}
+		if len(base.Diff) > 0 {
+			// The state phase starts it after the update.
+			base.Action = plan.Update
+		}
 	case len(base.Diff) > 0:
 		base.Action = plan.Update
 		if running && (needsRestart(live.Type, base.Diff) || d.restartForProfiles(x, live)) {

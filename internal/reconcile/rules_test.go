@@ -227,7 +227,7 @@ func TestStateAndMove(t *testing.T) {
 	}
 	m, want := compile(t, psot(strings.Replace(two, "{state: stopped}", "{}", 1)))
 	p := mustPlan(t, f, m, want, Options{})
-	contains(t, text(t, p), "  ~ instance work/web (start)")
+	contains(t, text(t, p), "  ~ instance work/web (start, repair: never started since an earlier run created it)")
 	converge(t, f, p)
 	assertEmpty(t, f, m, want, Options{})
 

@@ -1,0 +1,151 @@
+package apply
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/lxc/incus/v6/shared/api"
+
+	"github.com/anklume/anklume/compiler/emit/incus"
+	"github.com/anklume/anklume/internal/incusx"
+	"github.com/anklume/anklume/internal/plan"
+	"github.com/anklume/anklume/internal/reconcile"
+)
+
+// planFor observes f and plans s on it, as `anklume plan` does.
+func planFor(t *testing.T, f incusx.Server, s *incus.State, opts reconcile.Options) *plan.Plan {
+	t.Helper()
+	obs, err := reconcile.Observe(context.Background(), f, reconcile.ObserveOptions{Pools: []string{"default"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := reconcile.Diff(s, obs, opts)
+	if err != nil {
+		t.Fatalf("plan: %v", err)
+	}
+	return p
+}
+
+// planText renders p without colour.
+func planText(p *plan.Plan) string {
+	var b strings.Builder
+	_ = plan.Render(&b, p, plan.RenderOptions{})
+	return b.String()
+}
+
+// reapply plans s on f, checks the plan holds each of want, applies it,
+// and checks that it succeeds and that the next plan is empty.
+func reapply(t *testing.T, f *incusx.Fake, s *incus.State, want ...string) {
+	t.Helper()
+	p := planFor(t, f, s, reconcile.Options{})
+	text := planText(p)
+	for _, w := range want {
+		if !strings.Contains(text, w) {
+			t.Errorf("plan lacks %q:\n%s", w, text)
+		}
+	}
+	r, out, errOut := run(t, f, p, nil)
+	if !r.OK() {
+		t.Fatalf("repair apply failed: %s\n%s\n%s", r.Summary(), out, errOut)
+	}
+	if p := planFor(t, f, s, reconcile.Options{}); len(p.Changes) > 0 {
+		t.Errorf("plan after the repair is not empty:\n%s", planText(p))
+	}
+}
+
+// TestRepairPendingNetwork: an apply whose connection drops while Incus
+// creates a bridge leaves the network in status Pending, and every
+// instance on it fails to be created. The next plan replaces the bridge
+// with a reason that says so, and the apply converges.
+func TestRepairPendingNetwork(t *testing.T) {
+	s := desired(t, twoDomains)
+	f := incusx.NewFake()
+	f.InterruptCreateNetwork("net-a")
+	r, _, _ := run(t, f, planFor(t, f, s, reconcile.Options{}), nil)
+	if r.OK() {
+		t.Fatal("the interrupted apply succeeded")
+	}
+	n, _, err := f.Network(context.Background(), "net-a")
+	if err != nil || n.Status != "Pending" {
+		t.Fatalf("net-a after the interrupted create: %v, %v", n, err)
+	}
+	reapply(t, f, s, "-/+ network net-a (repair: an earlier run did not finish: status Pending)")
+	for _, name := range []string{"a1", "a2"} {
+		if x := liveInst(t, f, "a", name); x.Status != "Running" {
+			t.Errorf("a/%s is %s", name, x.Status)
+		}
+	}
+}
+
+// TestRepairNetworkInUse: a half-made network that a profile already uses
+// (an older anklume carried on past it) is taken off the profile, created
+// again, and put back.
+func TestRepairNetworkInUse(t *testing.T) {
+	const empty = "format_version: 1\nproject_name: t\nglobal:\n  addressing: {base_octet: 10, zone_base: 200}\ndomains:\n  a:\n    trust_level: admin\n    egress: false\n"
+	s := desired(t, empty)
+	f := applied(t, s)
+	f.SetNetworkStatus("net-a", "Errored")
+	n, _, _ := f.Network(context.Background(), "net-a")
+	if len(n.UsedBy) == 0 {
+		t.Fatal("net-a is used by no profile; the test proves nothing")
+	}
+	reapply(t, f, s, "-/+ network net-a (repair: an earlier run did not finish: status Errored)")
+	n, _, _ = f.Network(context.Background(), "net-a")
+	if n.Status != "Created" || len(n.UsedBy) == 0 {
+		t.Errorf("net-a after the repair: status %s, used by %v", n.Status, n.UsedBy)
+	}
+}
+
+// TestRepairUnownedNetworkUntouched: a half-made network that anklume
+// does not own is reported and left alone, even with --adopt.
+func TestRepairUnownedNetworkUntouched(t *testing.T) {
+	s := desired(t, twoDomains)
+	f := incusx.NewFake()
+	if err := f.CreateNetwork(context.Background(), api.NetworksPost{Name: "net-a", Type: "bridge"}); err != nil {
+		t.Fatal(err)
+	}
+	f.SetNetworkStatus("net-a", "Pending")
+	p := planFor(t, f, s, reconcile.Options{Adopt: true})
+	for _, c := range p.Changes {
+		if c.Kind == plan.KindNetwork && c.Name == "net-a" {
+			t.Errorf("unowned network planned: %+v", c)
+		}
+	}
+	found := false
+	for _, w := range p.Warnings {
+		found = found || w.Msg == "network net-a is in status Pending and not owned by anklume; it is left as it is"
+	}
+	if !found {
+		t.Errorf("no warning: %+v", p.Warnings)
+	}
+}
+
+// TestRepairNeverStarted: a run that created the instances and stopped
+// before its state phase leaves them stopped; the next plan starts them
+// and says why.
+func TestRepairNeverStarted(t *testing.T) {
+	s := desired(t, twoDomains)
+	f := incusx.NewFake()
+	f.Fail("UpdateInstanceState", "", errors.New("connection lost"))
+	if r, _, _ := run(t, f, planFor(t, f, s, reconcile.Options{}), nil); r.OK() {
+		t.Fatal("the interrupted apply succeeded")
+	}
+	f.Fail("UpdateInstanceState", "", nil)
+	reapply(t, f, s, "~ instance a/a1 (start, repair: never started since an earlier run created it)")
+}
+
+// TestRepairDefaultProfile: a run that created a project and stopped
+// before it wrote the project's default profile leaves the profile as
+// Incus made it; the next plan completes it as a repair.
+func TestRepairDefaultProfile(t *testing.T) {
+	s := desired(t, twoDomains)
+	f := incusx.NewFake()
+	f.Fail("UpdateProfile", "a/default", errors.New("connection lost"))
+	if r, _, _ := run(t, f, planFor(t, f, s, reconcile.Options{}), nil); r.OK() {
+		t.Fatal("the interrupted apply succeeded")
+	}
+	f.Fail("UpdateProfile", "a/default", nil)
+	reapply(t, f, s, "~ profile a/default (repair: an earlier run did not finish)")
+}
