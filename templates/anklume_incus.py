@@ -1,4 +1,4 @@
-# Connection plugin bundled with anklume (SPEC.md §6.7 item 4). It lets the
+# Connection plugin bundled with anklume. It lets the
 # generated tree provision Incus instances with ansible-core >= 2.14 alone:
 # no collection is needed. The incus CLI is always started with an argument
 # vector, never through a local shell.

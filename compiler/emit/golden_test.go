@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -21,32 +22,48 @@ import (
 //	go test ./compiler/emit/ -run Golden -update
 var update = goldenflag.Update
 
-// goldenDir holds one directory per example with the whole tree sync
-// writes for it into an empty directory.
+// goldenDir holds the expected tree sync writes into an empty directory
+// for every example. To keep the repository small, the framework files
+// that every example gets byte for byte (roles, the connection plugin,
+// ansible.cfg…) are stored once under golden/_framework; golden/<example>/
+// holds only the rest. The expected tree of an example is the union of
+// both, and the test compares that whole tree with what sync writes.
 const goldenDir = "../../golden"
 
+// frameworkGolden is the directory of golden/ shared by every example. Its
+// name cannot be an example's (example names are project names, which
+// cannot start with "_").
+const frameworkGolden = "_framework"
+
 // TestGolden compiles every example in memory and compares every generated
-// file with golden/<example>/, byte for byte, with no file missing or extra
-// (§16 #34, #37; §15 "every example must sync"). Sub-tests check that a
-// second sync writes nothing (§16 #35) and that directory mode yields the
-// same tree (§16 #23).
+// file with golden/_framework plus golden/<example>/, byte for byte, with
+// no file missing or extra (§16 #34, #37; §15 "every example must sync").
+// Sub-tests check that a second sync writes nothing (§16 #35) and that
+// directory mode yields the same tree (§16 #23).
 func TestGolden(t *testing.T) {
-	cases := goldenCases(t)
-	if len(cases) == 0 {
+	names := goldenCases(t)
+	if len(names) == 0 {
 		t.Fatal("no golden cases found under " + goldenDir + " (run with -update to create them)")
 	}
-	for _, name := range cases {
+	got := map[string]rendered{}
+	sources := map[string][]byte{}
+	for _, name := range names {
+		data, err := examples.Read(name)
+		if err != nil {
+			t.Fatalf("golden/%s has no example: %v", name, err)
+		}
+		sources[name] = data
+		got[name] = render(t, emit.Tree(compileText(t, data)))
+	}
+	if *update {
+		writeGoldens(t, got)
+	}
+	shared := readTree(t, filepath.Join(goldenDir, frameworkGolden))
+	for _, name := range names {
 		t.Run(name, func(t *testing.T) {
-			data, err := examples.Read(name)
-			if err != nil {
-				t.Fatalf("golden/%s has no example: %v", name, err)
-			}
-			got := render(t, emit.Tree(compileText(t, data)))
+			data, want := sources[name], got[name]
 			dir := filepath.Join(goldenDir, name)
-			if *update {
-				writeGolden(t, dir, got)
-			}
-			compareGolden(t, dir, got)
+			compareGolden(t, expectedTree(t, shared, dir), dir, want)
 
 			t.Run("idempotent", func(t *testing.T) {
 				base := t.TempDir()
@@ -54,7 +71,7 @@ func TestGolden(t *testing.T) {
 				if c, u, _ := syncDir(t, base, files); c != len(files) || u != 0 {
 					t.Fatalf("first sync: %d created, %d updated, want %d, 0", c, u, len(files))
 				}
-				compareGolden(t, base, got) // what sync writes is what render predicts
+				compareGolden(t, readTree(t, base), base, want) // what sync writes is what render predicts
 				before := stat(t, base)
 				time.Sleep(5 * time.Millisecond)
 				if c, u, n := syncDir(t, base, emit.Tree(compileText(t, data))); c != 0 || u != 0 || n != len(files) {
@@ -68,16 +85,104 @@ func TestGolden(t *testing.T) {
 			t.Run("directory mode", func(t *testing.T) {
 				m := compileFS(t, split(t, data), compiler.Input{Path: "infra", Display: "infra", Dir: true})
 				dirTree := render(t, emit.Tree(m))
-				if !equalStrings(dirTree.paths, got.paths) {
-					t.Fatalf("§16 #23: paths differ:\n%q\nwant\n%q", dirTree.paths, got.paths)
+				if !equalStrings(dirTree.paths, want.paths) {
+					t.Fatalf("§16 #23: paths differ:\n%q\nwant\n%q", dirTree.paths, want.paths)
 				}
-				for _, p := range got.paths {
-					if !bytes.Equal(dirTree.files[p], got.files[p]) {
-						t.Errorf("§16 #23: %s differs in directory mode:\n%s\nwant:\n%s", p, dirTree.files[p], got.files[p])
+				for _, p := range want.paths {
+					if !bytes.Equal(dirTree.files[p], want.files[p]) {
+						t.Errorf("§16 #23: %s differs in directory mode:\n%s\nwant:\n%s", p, dirTree.files[p], want.files[p])
 					}
 				}
 			})
 		})
+	}
+}
+
+// TestGoldenNoSpec fails when a generated file mentions the specification
+// (users never have it): no "SPEC" and no section sign in any golden tree.
+func TestGoldenNoSpec(t *testing.T) {
+	n := 0
+	err := filepath.WalkDir(goldenDir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
+			return err
+		}
+		n++
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		for i, line := range strings.Split(string(b), "\n") {
+			if strings.Contains(line, "SPEC") || strings.Contains(line, "§") {
+				t.Errorf("%s:%d: generated file cites the specification: %s", p, i+1, strings.TrimSpace(line))
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n < 100 {
+		t.Fatalf("only %d files under %s", n, goldenDir)
+	}
+}
+
+// expectedTree is the whole expected tree of the example whose own golden
+// directory is dir: the shared framework files plus dir's files. A file of
+// dir identical to a shared one is an error (the dedupe is broken; rerun
+// -update).
+func expectedTree(t *testing.T, shared map[string][]byte, dir string) map[string][]byte {
+	t.Helper()
+	own := readTree(t, dir)
+	out := make(map[string][]byte, len(shared)+len(own))
+	for p, b := range shared {
+		out[p] = b
+	}
+	for p, b := range own {
+		if s, ok := shared[p]; ok && bytes.Equal(s, b) {
+			t.Errorf("%s: %s repeats golden/%s/%s (run with -update)", dir, p, frameworkGolden, p)
+		}
+		out[p] = b
+	}
+	return out
+}
+
+// writeGoldens rewrites golden/: golden/_framework holds the framework
+// files generated identically for every example, golden/<example>/ the
+// other files of that example.
+func writeGoldens(t *testing.T, got map[string]rendered) {
+	t.Helper()
+	var shared []string
+	var first rendered
+	for _, r := range got {
+		first = r
+		break
+	}
+	for _, p := range first.paths {
+		same := true
+		for _, r := range got {
+			b, ok := r.files[p]
+			if !ok || !r.framework[p] || !bytes.Equal(b, first.files[p]) {
+				same = false
+				break
+			}
+		}
+		if same {
+			shared = append(shared, p)
+		}
+	}
+	isShared := map[string]bool{}
+	for _, p := range shared {
+		isShared[p] = true
+	}
+	writeDir(t, filepath.Join(goldenDir, frameworkGolden), shared, first.files)
+	for name, r := range got {
+		var own []string
+		for _, p := range r.paths {
+			if !isShared[p] {
+				own = append(own, p)
+			}
+		}
+		writeDir(t, filepath.Join(goldenDir, name), own, r.files)
 	}
 }
 
@@ -91,7 +196,7 @@ func goldenCases(t *testing.T) []string {
 		if err := os.MkdirAll(goldenDir, 0o755); err != nil {
 			t.Fatal(err)
 		}
-		known := map[string]bool{}
+		known := map[string]bool{frameworkGolden: true}
 		for _, n := range names {
 			known[n] = true
 		}
@@ -115,7 +220,7 @@ func goldenCases(t *testing.T) []string {
 	var cases []string
 	have := map[string]bool{}
 	for _, e := range entries {
-		if e.IsDir() {
+		if e.IsDir() && e.Name() != frameworkGolden {
 			cases = append(cases, e.Name())
 			have[e.Name()] = true
 		}
@@ -156,11 +261,10 @@ func readTree(t *testing.T, dir string) map[string][]byte {
 	return out
 }
 
-// compareGolden fails for every file of dir that is missing, extra or
-// different from got.
-func compareGolden(t *testing.T, dir string, got rendered) {
+// compareGolden fails for every file of the expected tree disk (read from
+// dir) that is missing, extra or different from got.
+func compareGolden(t *testing.T, disk map[string][]byte, dir string, got rendered) {
 	t.Helper()
-	disk := readTree(t, dir)
 	for _, p := range got.paths {
 		want, ok := disk[p]
 		switch {
@@ -182,18 +286,19 @@ func compareGolden(t *testing.T, dir string, got rendered) {
 	}
 }
 
-// writeGolden makes dir hold exactly the files of got.
-func writeGolden(t *testing.T, dir string, got rendered) {
+// writeDir makes dir hold exactly the files paths, with their bytes from
+// files.
+func writeDir(t *testing.T, dir string, paths []string, files map[string][]byte) {
 	t.Helper()
 	if err := os.RemoveAll(dir); err != nil {
 		t.Fatal(err)
 	}
-	for _, p := range got.paths {
+	for _, p := range paths {
 		full := filepath.Join(dir, filepath.FromSlash(p))
 		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
 			t.Fatal(err)
 		}
-		if err := os.WriteFile(full, got.files[p], 0o644); err != nil {
+		if err := os.WriteFile(full, files[p], 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -44,13 +44,16 @@ func compileText(tb testing.TB, data []byte) *model.Infra {
 type rendered struct {
 	paths []string
 	files map[string][]byte
+	// framework holds the paths of the framework files (owned wholly by
+	// sync, tree.Framework).
+	framework map[string]bool
 }
 
 // render lays out files as new files (§6.3 layouts, §6.2 header), in
 // memory.
 func render(tb testing.TB, files []tree.File) rendered {
 	tb.Helper()
-	r := rendered{files: make(map[string][]byte, len(files))}
+	r := rendered{files: make(map[string][]byte, len(files)), framework: map[string]bool{}}
 	for _, f := range files {
 		var data []byte
 		switch f.Class {
@@ -67,6 +70,7 @@ func render(tb testing.TB, files []tree.File) rendered {
 		}
 		r.paths = append(r.paths, f.Path)
 		r.files[f.Path] = data
+		r.framework[f.Path] = f.Class == tree.Framework
 	}
 	return r
 }
