@@ -16,8 +16,11 @@ import (
 // managed section but belongs to no known domain or machine (§6.9).
 type Orphan struct {
 	Path string // relative to the base directory, with `/`
-	// Protected orphans (ephemeral false) are never deleted.
+	// Protected orphans (ephemeral false, or unreadable) are never deleted.
 	Protected bool
+	// Unreadable, when set, says why the file's protection could not be
+	// read (a YAML error); such a file is kept as protected.
+	Unreadable string
 }
 
 // FindOrphans lists the orphans under base, in the order inventory/,
@@ -66,24 +69,110 @@ func FindOrphans(base string, domains, machines []string) ([]Orphan, error) {
 			if !HasBegin(data) {
 				continue
 			}
-			out = append(out, Orphan{Path: p, Protected: protected(data)})
+			prot, why := protected(data)
+			out = append(out, Orphan{Path: p, Protected: prot, Unreadable: why})
 		}
 	}
 	return out, nil
 }
 
-// protected applies the rule of §6.9: the file parses to a mapping and
-// either domain_ephemeral is false, or it is absent and instance_ephemeral
-// is false.
-func protected(data []byte) bool {
-	var m map[string]any
-	if err := yaml.Unmarshal(data, &m); err != nil || m == nil {
+// protected applies the rule of §6.9 the way Ansible reads the file, and
+// keeps the file whenever that reading is in doubt:
+//
+//   - the managed block alone (what anklume wrote) and the whole file (what
+//     Ansible loads: duplicate keys accepted, the last one wins, YAML 1.1
+//     booleans such as `no` and `off`) are each checked; the orphan is
+//     protected when either says domain_ephemeral is false, or
+//     domain_ephemeral is absent and instance_ephemeral is false;
+//   - a block or file that is not valid YAML is protected (unreadable is
+//     set): a file whose protection cannot be read is never deleted;
+//   - a valid document that is not a mapping protects nothing.
+func protected(data []byte) (prot bool, unreadable string) {
+	if block, ok := managedBlock(data); ok {
+		p, err := protectedDoc(block)
+		if err != nil {
+			return true, "managed section: " + err.Error()
+		}
+		if p {
+			return true, ""
+		}
+	}
+	p, err := protectedDoc(data)
+	if err != nil {
+		return true, err.Error()
+	}
+	return p, ""
+}
+
+// managedBlock returns the lines strictly between the BEGIN line and the
+// first END line after it; ok is false when data holds no closed block.
+func managedBlock(data []byte) ([]byte, bool) {
+	text := strings.TrimPrefix(string(data), bom)
+	begin := -1
+	for _, l := range splitLines(text) {
+		line := text[l.start:l.end]
+		switch {
+		case begin < 0 && isLine(line, Begin):
+			begin = l.end + 1
+		case begin >= 0 && isLine(line, End):
+			return []byte(text[min(begin, l.start):l.start]), true
+		}
+	}
+	return nil, false
+}
+
+// protectedDoc parses one YAML document into a node tree (which, unlike a
+// map, accepts duplicate keys) and applies the rule to its top-level
+// mapping, the last occurrence of a key winning as in Ansible.
+func protectedDoc(data []byte) (bool, error) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return false, err
+	}
+	if doc.Kind != yaml.DocumentNode || len(doc.Content) == 0 {
+		return false, nil
+	}
+	m := doc.Content[0]
+	if m.Kind != yaml.MappingNode {
+		return false, nil
+	}
+	var domain, instance *yaml.Node
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		switch m.Content[i].Value {
+		case "domain_ephemeral":
+			domain = m.Content[i+1]
+		case "instance_ephemeral":
+			instance = m.Content[i+1]
+		}
+	}
+	if domain != nil {
+		return isFalse(domain), nil
+	}
+	return instance != nil && isFalse(instance), nil
+}
+
+// isFalse reports whether n is a boolean false as PyYAML (YAML 1.1) reads
+// it: an untagged plain scalar false, no or off in any of their three
+// casings, or an explicit !!bool tag on one of them. A quoted 'false' is a
+// string.
+func isFalse(n *yaml.Node) bool {
+	if n.Kind != yaml.ScalarNode {
 		return false
 	}
-	if v, ok := m["domain_ephemeral"]; ok {
-		return v == false
+	switch n.Tag {
+	case "!!bool":
+	case "!!str":
+		if n.Style != 0 {
+			return false
+		}
+	default:
+		return false
 	}
-	return m["instance_ephemeral"] == false
+	switch n.Value {
+	case "false", "False", "FALSE", "no", "No", "NO", "off", "Off", "OFF":
+		return true
+	}
+	return false
 }
 
 // ReportOrphans prints each orphan to w (§6.9) and, when clean is set,
@@ -92,7 +181,9 @@ func protected(data []byte) bool {
 // `kept (protected): <path>` for the others.
 func ReportOrphans(w io.Writer, base string, orphans []Orphan, clean, dryRun bool) error {
 	for _, o := range orphans {
-		if o.Protected {
+		if o.Unreadable != "" {
+			fmt.Fprintf(w, "orphan (kept, not readable as YAML: %s): %s; remove it by hand\n", o.Unreadable, o.Path)
+		} else if o.Protected {
 			fmt.Fprintf(w, "orphan (protected, ephemeral=false): %s; remove it by hand\n", o.Path)
 		} else {
 			fmt.Fprintf(w, "orphan: %s\n", o.Path)

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -137,5 +138,53 @@ func TestNoOrphansAfterSync(t *testing.T) {
 	got, err := FindOrphans(base, []string{"work"}, []string{"web"})
 	if err != nil || len(got) != 0 {
 		t.Errorf("after sync: %v, %v", got, err)
+	}
+}
+
+// TestOrphanProtectionAsAnsibleReads: --clean-orphans reads protection the
+// way Ansible reads the file (duplicate keys accepted, the last one wins,
+// YAML 1.1 booleans) and from the managed block itself, and keeps any file
+// whose protection it cannot read. Before, a user's key repeated below the
+// block made yaml.v3 refuse the file and the protected orphan was deleted.
+func TestOrphanProtectionAsAnsibleReads(t *testing.T) {
+	block := func(body string) string {
+		return "---\n" + Begin + "\n" + Notice + "\n" + body + End + "\n\n# Your custom variables below:\n"
+	}
+	tests := []struct {
+		name, data string
+		kept       bool
+		line       string // the report line, without the path
+	}{
+		{"duplicate user key below", block("instance_ephemeral: false\n") + "note: a\nnote: b\n", true, "orphan (protected, ephemeral=false)"},
+		{"duplicate of the protected key", block("instance_ephemeral: false\n") + "instance_ephemeral: false\n", true, "orphan (protected, ephemeral=false)"},
+		{"user sets false below, last wins", block("instance_ephemeral: true\n") + "instance_ephemeral: false\n", true, "orphan (protected, ephemeral=false)"},
+		{"block false, user true below", block("instance_ephemeral: false\n") + "instance_ephemeral: true\n", true, "orphan (protected, ephemeral=false)"},
+		{"yaml 1.1 no", block("instance_ephemeral: no\n"), true, "orphan (protected, ephemeral=false)"},
+		{"explicit bool tag", block("domain_ephemeral: !!bool off\n"), true, "orphan (protected, ephemeral=false)"},
+		{"user text not yaml", block("instance_ephemeral: true\n") + "x: [\n", true, "orphan (kept, not readable as YAML"},
+		{"unknown alias", block("instance_ephemeral: true\n") + "x: *nope\n", true, "orphan (kept, not readable as YAML"},
+		{"ephemeral", block("instance_ephemeral: true\n") + "note: a\nnote: b\n", false, "orphan:"},
+		{"quoted false is a string", block("instance_ephemeral: 'false'\n"), false, "orphan:"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			base := t.TempDir()
+			mustWrite(t, base, "host_vars/gone.yml", tt.data)
+			got, err := FindOrphans(base, nil, nil)
+			if err != nil || len(got) != 1 {
+				t.Fatalf("orphans: %v, %v", got, err)
+			}
+			var out bytes.Buffer
+			if err := ReportOrphans(&out, base, got, true, false); err != nil {
+				t.Fatal(err)
+			}
+			if !strings.HasPrefix(out.String(), tt.line) {
+				t.Errorf("report %q, want it to start with %q", out.String(), tt.line)
+			}
+			_, err = os.Stat(filepath.Join(base, "host_vars/gone.yml"))
+			if kept := err == nil; kept != tt.kept {
+				t.Errorf("kept = %v, want %v; report:\n%s", kept, tt.kept, out.String())
+			}
+		})
 	}
 }
