@@ -33,6 +33,7 @@ import (
 	unlockcmd "github.com/anklume/anklume/cmd/unlock"
 	upgradecmd "github.com/anklume/anklume/cmd/upgrade"
 	"github.com/anklume/anklume/cmd/validate"
+	verifycmd "github.com/anklume/anklume/cmd/verify"
 	"github.com/anklume/anklume/cmd/version"
 )
 
@@ -88,7 +89,7 @@ func NewCmdRoot(f *cmdutil.Factory) *cobra.Command {
 		statuscmd.NewCmdStatus(f, nil), flushcmd.NewCmdFlush(f, nil), destroycmd.NewCmdDestroy(f, nil), unlockcmd.NewCmdUnlock(f, nil),
 		importcmd.NewCmdImport(f, nil),
 		snapshotcmd.NewCmdSnapshot(f, nil), dispcmd.NewCmdDisp(f, nil), goldencmd.NewCmdGolden(f, nil), backupcmd.NewCmdBackup(f, nil),
-		upgradecmd.NewCmdUpgrade(f, nil), doctorcmd.NewCmdDoctor(f, nil),
+		upgradecmd.NewCmdUpgrade(f, nil), verifycmd.NewCmdVerify(f, nil), doctorcmd.NewCmdDoctor(f, nil),
 		consolecmd.NewCmdConsole(f, nil), shellcmd.NewCmdShell(f, nil), dashboardcmd.NewCmdDashboard(f, nil),
 		desktopcmd.NewCmdDesktop(f, nil),
 	)
