@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/anklume/anklume/compiler/diag"
 	"github.com/anklume/anklume/compiler/model"
 )
 
@@ -30,8 +31,13 @@ func sha256Hex(s string) string {
 
 // addressing computes every domain's seq, subnet and gateway: zone mode
 // (§4.2) or legacy mode (§4.3).
+//
+// In zone mode every trust level in use must fit: zone_base + the zone's
+// offset ≤ 255 (N5), reported at zone_base once per overflowing zone, and
+// the overflowing domains get no subnet, so no emitter ever sees one.
 func (r *resolver) addressing() {
 	if r.m.Addressing == model.ZoneMode {
+		r.checkZoneBase()
 		r.zoneSeqs()
 	}
 	for _, d := range r.m.Domains {
@@ -47,6 +53,33 @@ func (r *resolver) addressing() {
 		addr := netip.AddrFrom4([4]byte{byte(a), byte(b), byte(d.Seq), 0})
 		d.Subnet = netip.PrefixFrom(addr, 24)
 		d.Gateway = d.Host(254)
+	}
+}
+
+// checkZoneBase is N5: for every trust level in use (disabled domains
+// included, they keep their subnet), zone_base + offset ≤ 255.
+func (r *resolver) checkZoneBase() {
+	zb := r.global().Val("addressing").Val("zone_base")
+	var pos diag.Pos
+	path := diag.Path("").Key("global").Key("addressing").Key("zone_base")
+	if zb != nil {
+		pos = zb.Pos
+	}
+	zones := map[string]bool{}
+	for _, d := range r.m.Domains {
+		zones[d.TrustLevel] = true
+	}
+	names := make([]string, 0, len(zones))
+	for t := range zones {
+		names = append(names, t)
+	}
+	sort.Strings(names)
+	for _, t := range names {
+		if n := r.m.Global.ZoneBase + zoneOffset[t]; n > 255 {
+			r.dl.Errorf(pos, path.String(), "",
+				"zone %q would use second octet %d (zone_base %d + %d); the maximum is 255",
+				t, n, r.m.Global.ZoneBase, zoneOffset[t])
+		}
 	}
 }
 

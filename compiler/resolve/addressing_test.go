@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/anklume/anklume/compiler/diag"
 	"github.com/anklume/anklume/compiler/host"
 	"github.com/anklume/anklume/compiler/model"
 )
@@ -264,5 +265,45 @@ domains:
 	}
 	if m.Domain("keep").Ephemeral || !m.Domain("tmp").Ephemeral {
 		t.Error("domain ephemeral wrong")
+	}
+}
+
+// N5: a trust zone in use whose second octet would pass 255 is an error
+// at zone_base, and the model is nil (no emitter sees the domain); a zone
+// not in use does not count.
+func TestZoneBaseOverflow(t *testing.T) {
+	tests := []struct {
+		name, y, want string
+	}{
+		{"disposable over", `project_name: t
+global: {addressing: {zone_base: 206}}
+domains:
+  lab: {trust_level: disposable}
+`, `infra.yml:2:34: global.addressing.zone_base: zone "disposable" would use second octet 256 (zone_base 206 + 50); the maximum is 255` + "\n"},
+		{"two zones over", `project_name: t
+global: {addressing: {zone_base: 245}}
+domains:
+  a: {trust_level: untrusted}
+  b: {}
+  c: {trust_level: admin}
+`, `infra.yml:2:34: global.addressing.zone_base: zone "semi-trusted" would use second octet 265 (zone_base 245 + 20); the maximum is 255
+infra.yml:2:34: global.addressing.zone_base: zone "untrusted" would use second octet 285 (zone_base 245 + 40); the maximum is 255
+`},
+		{"unused zone does not count", `project_name: t
+global: {addressing: {zone_base: 206}}
+domains:
+  a: {trust_level: untrusted}
+`, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m, dl := run(t, tt.y, skip)
+			if got := only(dl, diag.Error); got != tt.want {
+				t.Fatalf("errors:\n%s\nwant:\n%s", got, tt.want)
+			}
+			if (tt.want != "") != (m == nil) {
+				t.Fatalf("model nil = %v with errors %q", m == nil, tt.want)
+			}
+		})
 	}
 }
