@@ -523,3 +523,29 @@ func TestUserTextKept(t *testing.T) {
 		t.Errorf("host_vars/web.yml:\n%s\nwant:\n%s", s, want)
 	}
 }
+
+// TestSymlinkedInventoryRefused: `inventory -> /elsewhere` is refused with a
+// clear error and exit 1; nothing is written, in the base or elsewhere.
+func TestSymlinkedInventoryRefused(t *testing.T) {
+	dir := setup(t, map[string]string{"infra.yml": psot})
+	elsewhere := t.TempDir()
+	if err := os.Symlink(elsewhere, filepath.Join(dir, "inventory")); err != nil {
+		t.Fatal(err)
+	}
+	got := runIn(t, dir, "sync")
+	check(t, got, result{code: 1, stderr: "error: refusing to use inventory: it is a symbolic link, and sync never follows links below the base directory\n" +
+		"  hint: replace the link with a real directory or file (or point --base-dir at the link's target)\n"})
+	for _, d := range []string{dir, elsewhere} {
+		entries, err := os.ReadDir(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, e := range entries {
+			names = append(names, e.Name())
+		}
+		if want := map[string]string{dir: "infra.yml inventory", elsewhere: ""}[d]; strings.Join(names, " ") != want {
+			t.Errorf("%s holds %v, want %q", d, names, want)
+		}
+	}
+}

@@ -5,10 +5,9 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
-	"path/filepath"
 	"strings"
 
+	"golang.org/x/sys/unix"
 	"gopkg.in/yaml.v3"
 )
 
@@ -47,24 +46,35 @@ func FindOrphans(base string, domains, machines []string) ([]Orphan, error) {
 		{"group_vars", known(domains, "all")},
 		{"host_vars", known(machines)},
 	}
+	r, err := openRoot(base)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("looking for orphans: %w", err)
+	}
+	defer r.close()
 	var out []Orphan
 	for _, d := range dirs {
-		entries, err := os.ReadDir(filepath.Join(base, d.dir))
+		names, err := r.list(d.dir)
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
 		}
 		if err != nil {
 			return nil, fmt.Errorf("looking for orphans: %w", err)
 		}
-		for _, e := range entries {
-			stem, ok := strings.CutSuffix(e.Name(), ".yml")
-			if !ok || !e.Type().IsRegular() || d.known[stem] {
+		for _, name := range names {
+			stem, ok := strings.CutSuffix(name, ".yml")
+			if !ok || d.known[stem] {
 				continue
 			}
-			p := d.dir + "/" + e.Name()
-			data, err := os.ReadFile(filepath.Join(base, d.dir, e.Name()))
+			p := d.dir + "/" + name
+			if mode, _, err := r.lstat(p); err != nil || mode != unix.S_IFREG {
+				continue // links and anything but a regular file are never orphans
+			}
+			data, _, _, err := r.readFile(p)
 			if err != nil {
-				return nil, fmt.Errorf("looking for orphans: reading %s: %w", p, err)
+				return nil, fmt.Errorf("looking for orphans: reading %w", err)
 			}
 			if !HasBegin(data) {
 				continue
@@ -197,11 +207,27 @@ func ReportOrphans(w io.Writer, base string, orphans []Orphan, clean, dryRun boo
 		case dryRun:
 			fmt.Fprintf(w, "[dry-run] would delete: %s\n", o.Path)
 		default:
-			if err := os.Remove(filepath.Join(base, filepath.FromSlash(o.Path))); err != nil {
+			if err := removeFile(base, o.Path); err != nil {
 				return fmt.Errorf("deleting orphan %s: %w", o.Path, err)
 			}
 			fmt.Fprintf(w, "deleted: %s\n", o.Path)
 		}
 	}
 	return nil
+}
+
+// removeFile deletes the regular file at the slash path p under base
+// without following any symbolic link below base.
+func removeFile(base, p string) error {
+	r, err := openRoot(base)
+	if err != nil {
+		return err
+	}
+	defer r.close()
+	d, name := split(p)
+	df, err := r.dir(d, false)
+	if err != nil {
+		return err
+	}
+	return unix.Unlinkat(int(df.Fd()), name, 0)
 }

@@ -6,11 +6,11 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
 	"path"
-	"path/filepath"
 	"strings"
 	gosync "sync"
+
+	"golang.org/x/sys/unix"
 )
 
 // Class tells a managed-section file from a framework file (§6.2).
@@ -83,6 +83,15 @@ type Plan struct {
 // so nothing is written. The problems users can fix are *Error values.
 func NewPlan(base string, files []File, force bool) (*Plan, error) {
 	p := &Plan{Base: base}
+	r, err := openRoot(base)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		r = nil // nothing exists yet: every file is created
+	case err != nil:
+		return nil, err
+	default:
+		defer r.close()
+	}
 	errs := make([]error, len(files))
 	changes := make([]Change, len(files))
 	seen := make(map[string]bool, len(files))
@@ -103,12 +112,12 @@ func NewPlan(base string, files []File, force bool) (*Plan, error) {
 	// hide most of the file system latency.
 	jobs := make(chan int)
 	var wg gosync.WaitGroup
-	for range min(writers, len(todo)) {
+	for range min(readers, len(todo)) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for i := range jobs {
-				changes[i], errs[i] = p.plan(files[i], force)
+				changes[i], errs[i] = p.plan(r, files[i], force)
 			}
 		}()
 	}
@@ -117,11 +126,26 @@ func NewPlan(base string, files []File, force bool) (*Plan, error) {
 	}
 	close(jobs)
 	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
+	if err := errors.Join(dedupe(errs)...); err != nil {
 		return nil, err
 	}
 	p.Changes = changes
 	return p, nil
+}
+
+// dedupe drops the errors whose message repeats an earlier one (a
+// symbolic link in place of a directory fails every file below it).
+func dedupe(errs []error) []error {
+	seen := map[string]bool{}
+	out := errs[:0:0]
+	for _, e := range errs {
+		if e == nil || seen[e.Error()] {
+			continue
+		}
+		seen[e.Error()] = true
+		out = append(out, e)
+	}
+	return out
 }
 
 // checkPath accepts clean relative slash paths that stay under the base.
@@ -133,29 +157,26 @@ func checkPath(p string) error {
 }
 
 // read returns the bytes and info of the file at the slash path p under
-// base; exists is false when it is absent.
-func read(base, p string) (data []byte, info fs.FileInfo, exists bool, err error) {
-	full := filepath.Join(base, filepath.FromSlash(p))
-	info, err = os.Stat(full)
-	if errors.Is(err, fs.ErrNotExist) {
+// r (nil: the base does not exist); exists is false when it is absent. A
+// symbolic link at p or on the way to it is an error.
+func read(r *root, p string) (data []byte, info fs.FileInfo, exists bool, err error) {
+	if r == nil {
 		return nil, nil, false, nil
 	}
+	data, info, exists, err = r.readFile(p)
 	if err != nil {
-		return nil, nil, false, fmt.Errorf("reading %s: %w", p, err)
+		var te *Error
+		if errors.As(err, &te) {
+			return nil, nil, false, err
+		}
+		return nil, nil, false, fmt.Errorf("reading %w", err)
 	}
-	if !info.Mode().IsRegular() {
-		return nil, nil, false, fmt.Errorf("reading %s: not a regular file", p)
-	}
-	data, err = os.ReadFile(full)
-	if err != nil {
-		return nil, nil, false, fmt.Errorf("reading %s: %w", p, err)
-	}
-	return data, info, true, nil
+	return data, info, exists, nil
 }
 
 // plan computes the change for one file.
-func (p *Plan) plan(f File, force bool) (Change, error) {
-	old, info, exists, err := read(p.Base, f.Path)
+func (p *Plan) plan(r *root, f File, force bool) (Change, error) {
+	old, info, exists, err := read(r, f.Path)
 	if err != nil {
 		return Change{}, err
 	}
@@ -174,11 +195,11 @@ func (p *Plan) plan(f File, force bool) (Change, error) {
 	case Framework:
 		c.New = AddHeader(f.Path, f.Content)
 		if exists {
-			generated, err := p.generated(f.Path, old)
+			gen, err := generated(r, f.Path, old)
 			if err != nil {
 				return Change{}, err
 			}
-			if !generated {
+			if !gen {
 				if !force {
 					return Change{}, &Error{
 						Path: f.Path,
@@ -206,12 +227,12 @@ func (p *Plan) plan(f File, force bool) (Change, error) {
 // generated reports whether the existing framework file at p (bytes old)
 // was written by anklume: it carries the header, or, under
 // roles/<r>/files/, roles/<r>/tasks/main.yml on disk carries it.
-func (p *Plan) generated(fp string, old []byte) (bool, error) {
+func generated(r *root, fp string, old []byte) (bool, error) {
 	tasks, ok := roleFile(fp)
 	if !ok {
 		return HasHeader(fp, old), nil
 	}
-	data, _, exists, err := read(p.Base, tasks)
+	data, _, exists, err := read(r, tasks)
 	if err != nil {
 		return false, err
 	}
@@ -234,24 +255,40 @@ func (p *Plan) Counts() (created, updated, unchanged int) {
 	return created, updated, unchanged
 }
 
+// readers is how many files NewPlan reads at once: a few readers hide
+// most of the file system latency of a cold cache.
+const readers = 8
+
 // Options control Apply.
 type Options struct {
 	// DryRun writes nothing and creates no directory (§6.8).
 	DryRun bool
 	// Diff prints a unified diff after each created or updated line.
 	Diff bool
+	// Pause, when set, is called with "staged" once every new file is
+	// written to its temporary file and before anything is renamed (a
+	// test hook: a test kills the process there).
+	Pause func(step string)
 }
 
-// Apply writes the changed files in plan order (§6.8) and prints to w one
-// line per changed file, `saved: <path>.bak` before a forced replacement,
-// the diffs when asked, and the summary line. It stops at the first write
-// that fails; that file is left intact and no temporary file remains.
+// Apply removes the temporary files an interrupted sync left in the
+// directories of the plan, writes the changed files as described at the
+// top of write.go (all staged, then all renamed; on failure the tree is
+// put back to its old generation), and prints to w one line per removed
+// temporary file, `saved: <path>.bak` before a forced replacement, one line
+// per changed file, the diffs when asked, and the summary line. When the
+// write fails nothing but the error is reported.
 func (p *Plan) Apply(w io.Writer, opts Options) error {
-	var errs []error
 	if !opts.DryRun {
-		errs = p.write()
+		removed, err := p.write(opts.Pause)
+		for _, r := range removed {
+			fmt.Fprintf(w, "removed: %s (temporary file of an interrupted sync)\n", r)
+		}
+		if err != nil {
+			return err
+		}
 	}
-	for i, c := range p.Changes {
+	for _, c := range p.Changes {
 		if c.Action == Unchanged {
 			continue
 		}
@@ -262,9 +299,6 @@ func (p *Plan) Apply(w io.Writer, opts Options) error {
 		if opts.DryRun {
 			fmt.Fprintf(w, "[dry-run] would %s: %s\n", strings.TrimSuffix(verb, "d"), c.Path)
 		} else {
-			if errs[i] != nil {
-				continue
-			}
 			if c.Backup {
 				fmt.Fprintf(w, "saved: %s.bak\n", c.Path)
 			}
@@ -273,9 +307,6 @@ func (p *Plan) Apply(w io.Writer, opts Options) error {
 		if opts.Diff {
 			_, _ = w.Write(UnifiedDiff(c.Path, c.Old, c.Action == Create, c.New))
 		}
-	}
-	if err := errors.Join(errs...); err != nil {
-		return err
 	}
 	created, updated, unchanged := p.Counts()
 	if opts.DryRun {
@@ -286,46 +317,118 @@ func (p *Plan) Apply(w io.Writer, opts Options) error {
 	return nil
 }
 
-// writers is how many files Apply writes at once. Each write waits for an
-// fsync, so a few concurrent writers hide most of the disk latency.
-const writers = 16
-
-// write performs every create and update of the plan, writers at a time,
-// then fsyncs each directory it wrote into once. It returns one error slot
-// per change (nil on success). Every file is replaced atomically on its
-// own, so a failure leaves each target either old or new, never partial.
-func (p *Plan) write() []error {
-	errs := make([]error, len(p.Changes))
-	jobs := make(chan int)
-	var wg gosync.WaitGroup
-	for range min(writers, len(p.Changes)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range jobs {
-				c := p.Changes[i]
-				if c.Backup {
-					if err := writeAtomic(p.Base, c.Path+".bak", c.Old, c.Info, p.beforeRename); err != nil {
-						errs[i] = err
-						continue
-					}
-				}
-				errs[i] = writeAtomic(p.Base, c.Path, c.New, c.Info, p.beforeRename)
-			}
-		}()
+// write removes stale temporary files, then stages, syncs and renames
+// every create and update of the plan (see the top of write.go). It
+// returns the stale files it removed.
+func (p *Plan) write(pause func(string)) (removed []string, err error) {
+	if err := mkdirAll(p.Base); err != nil {
+		return nil, fmt.Errorf("creating the base directory: %w", err)
 	}
-	dirs := map[string]bool{}
+	r, err := openRoot(p.Base)
+	if err != nil {
+		return nil, err
+	}
+	defer r.close()
+
+	seen := map[string]bool{}
+	var dirs []string
+	changed := false
+	for _, c := range p.Changes {
+		if d, _ := split(c.Path); !seen[d] {
+			seen[d] = true
+			dirs = append(dirs, d)
+		}
+		changed = changed || c.Action != Unchanged
+	}
+	if removed, err = r.removeStale(dirs); err != nil || !changed {
+		return removed, err
+	}
+
+	// 1. Stage.
+	var st []staged
+	discardAll := func() {
+		for _, s := range st {
+			s.discard()
+		}
+	}
 	for i, c := range p.Changes {
 		if c.Action == Unchanged {
 			continue
 		}
-		dirs[filepath.Dir(filepath.Join(p.Base, filepath.FromSlash(c.Path)))] = true
-		jobs <- i
+		if c.Backup {
+			s, err := r.stage(c.Path+".bak", c.Old, c.Info)
+			if err != nil {
+				discardAll()
+				return removed, err
+			}
+			s.change = -1
+			st = append(st, s)
+		}
+		s, err := r.stage(c.Path, c.New, c.Info)
+		if err != nil {
+			discardAll()
+			return removed, err
+		}
+		s.change = i
+		st = append(st, s)
 	}
-	close(jobs)
-	wg.Wait()
-	for d := range dirs {
-		syncDir(d)
+	if pause != nil {
+		pause("staged")
 	}
-	return errs
+	// 2. Make the staged bytes durable, rename, make the renames durable.
+	if err := r.syncfs(); err != nil {
+		discardAll()
+		return removed, err
+	}
+	for k, s := range st {
+		err := error(nil)
+		if p.beforeRename != nil {
+			if herr := p.beforeRename(s.tmp); herr != nil {
+				err = fmt.Errorf("writing %s: %w", s.path, herr)
+			}
+		}
+		if err == nil {
+			err = s.rename()
+		}
+		if err != nil {
+			for _, rest := range st[k:] {
+				rest.discard()
+			}
+			return removed, p.undo(r, st[:k], err)
+		}
+	}
+	return removed, r.syncfs()
+}
+
+// undo puts back the old generation of the files in done (renamed already,
+// in order) after the write failure cause, and returns the error to
+// report: cause and what the tree now holds.
+func (p *Plan) undo(r *root, done []staged, cause error) error {
+	var left []string
+	for k := len(done) - 1; k >= 0; k-- {
+		s := done[k]
+		if s.change < 0 {
+			continue // a .bak copy holds the old bytes: harmless to keep
+		}
+		c := p.Changes[s.change]
+		var err error
+		if c.Action == Create {
+			err = unix.Unlinkat(int(s.dir.Fd()), s.name, 0)
+		} else {
+			var back staged
+			if back, err = r.stage(c.Path, c.Old, c.Info); err == nil {
+				if err = back.rename(); err != nil {
+					back.discard()
+				}
+			}
+		}
+		if err != nil {
+			left = append(left, c.Path)
+		}
+	}
+	_ = r.syncfs()
+	if len(left) > 0 {
+		return fmt.Errorf("%w; these files could not be put back and hold the new version: %s", cause, strings.Join(left, ", "))
+	}
+	return cause
 }

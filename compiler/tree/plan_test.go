@@ -65,7 +65,12 @@ func snapshot(t *testing.T, base string) map[string]fileState {
 		}
 		rel, _ := filepath.Rel(base, p)
 		st := fileState{mode: info.Mode(), mtime: info.ModTime(), ino: info.Sys().(*syscall.Stat_t).Ino}
-		if !d.IsDir() {
+		if d.Type()&fs.ModeSymlink != 0 {
+			st.data, err = os.Readlink(p)
+			if err != nil {
+				return err
+			}
+		} else if !d.IsDir() {
 			b, err := os.ReadFile(p)
 			if err != nil {
 				return err

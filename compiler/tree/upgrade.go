@@ -1,7 +1,6 @@
 package tree
 
 import (
-	"errors"
 	"fmt"
 	"io"
 )
@@ -23,17 +22,23 @@ func FrameworkFiles(files []File) []File {
 // `.bak`, and reported as `upgraded: <path> (previous version saved as
 // <path>.bak)`; a new file is reported as `created: <path>`. The summary
 // line `upgrade: <a> created, <b> upgraded, <c> unchanged` ends the output
-// when every write succeeded. Failed writes are joined into the error;
-// each of those targets is left as it was.
+// when every write succeeded. A failed write is reported alone and the
+// files are left as they were (see Plan.Apply).
 func (p *Plan) Upgrade(w io.Writer) error {
 	for i := range p.Changes {
 		if p.Changes[i].Action == Update {
 			p.Changes[i].Backup = true
 		}
 	}
-	errs := p.write()
-	for i, c := range p.Changes {
-		if c.Action == Unchanged || errs[i] != nil {
+	removed, err := p.write(nil)
+	for _, r := range removed {
+		fmt.Fprintf(w, "removed: %s (temporary file of an interrupted sync)\n", r)
+	}
+	if err != nil {
+		return err
+	}
+	for _, c := range p.Changes {
+		if c.Action == Unchanged {
 			continue
 		}
 		if c.Action == Create {
@@ -41,9 +46,6 @@ func (p *Plan) Upgrade(w io.Writer) error {
 			continue
 		}
 		fmt.Fprintf(w, "upgraded: %s (previous version saved as %s.bak)\n", c.Path, c.Path)
-	}
-	if err := errors.Join(errs...); err != nil {
-		return err
 	}
 	created, updated, unchanged := p.Counts()
 	fmt.Fprintf(w, "upgrade: %d created, %d upgraded, %d unchanged\n", created, updated, unchanged)

@@ -1,0 +1,111 @@
+package tree
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestSymlinksRefused: sync never follows a symbolic link below the base
+// directory. A linked directory or file anywhere in the tree is refused
+// with a clear error before anything is written; outside the base nothing
+// is touched. The base directory itself may be a link.
+func TestSymlinksRefused(t *testing.T) {
+	tests := []struct {
+		name string
+		link string // slash path of the link under base
+		dir  bool   // the link points at a directory outside
+		want string
+	}{
+		{"inventory dir", "inventory", true, "refusing to use inventory: it is a symbolic link"},
+		{"nested role dir", "roles/base_system", true, "refusing to use roles/base_system: it is a symbolic link"},
+		{"managed file", "host_vars/web.yml", false, "refusing to use host_vars/web.yml: it is a symbolic link"},
+		{"framework file", "site.yml", false, "refusing to use site.yml: it is a symbolic link"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			base, elsewhere := t.TempDir(), t.TempDir()
+			mustWrite(t, elsewhere, "keep.txt", "outside\n")
+			target := elsewhere
+			if !tt.dir {
+				target = filepath.Join(elsewhere, "keep.txt")
+			}
+			full := filepath.Join(base, filepath.FromSlash(tt.link))
+			if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Symlink(target, full); err != nil {
+				t.Fatal(err)
+			}
+			before, outside := snapshot(t, base), snapshot(t, elsewhere)
+			_, err := NewPlan(base, desired(), false)
+			var te *Error
+			if !errors.As(err, &te) || !strings.HasPrefix(err.Error(), tt.want) || strings.Count(err.Error(), "symbolic link") != 1 {
+				t.Fatalf("error %v, want one %q", err, tt.want)
+			}
+			sameTree(t, before, snapshot(t, base))
+			sameTree(t, outside, snapshot(t, elsewhere))
+		})
+	}
+	t.Run("base is a link", func(t *testing.T) {
+		real := t.TempDir()
+		base := filepath.Join(t.TempDir(), "link")
+		if err := os.Symlink(real, base); err != nil {
+			t.Fatal(err)
+		}
+		sync(t, base, desired(), false, Options{})
+		if _, err := os.Stat(filepath.Join(real, "inventory/work.yml")); err != nil {
+			t.Error(err)
+		}
+	})
+}
+
+// TestSymlinkRaceAfterPlan: a directory swapped for a link between the
+// plan and the write (the window a check-then-write would leave) makes the
+// write fail; nothing lands outside the base.
+func TestSymlinkRaceAfterPlan(t *testing.T) {
+	base, elsewhere := t.TempDir(), t.TempDir()
+	p, err := NewPlan(base, desired(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(elsewhere, filepath.Join(base, "host_vars")); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if err := p.Apply(&out, Options{}); err == nil || !strings.Contains(err.Error(), "refusing to use host_vars: it is a symbolic link") {
+		t.Fatalf("error %v", err)
+	}
+	if entries, _ := os.ReadDir(elsewhere); len(entries) != 0 {
+		t.Errorf("written outside the base: %v", entries)
+	}
+	// Nothing renamed: no target exists, no temporary file is left.
+	err = filepath.WalkDir(base, func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && d.Type()&os.ModeSymlink == 0 {
+			t.Errorf("left %s", p)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestOrphansNotThroughLinks: orphan search and --clean-orphans refuse a
+// linked inventory/ instead of deleting files it points at.
+func TestOrphansNotThroughLinks(t *testing.T) {
+	base, elsewhere := t.TempDir(), t.TempDir()
+	mustWrite(t, elsewhere, "old.yml", "---\n"+Begin+"\n"+End+"\n")
+	if err := os.Symlink(elsewhere, filepath.Join(base, "inventory")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := FindOrphans(base, nil, nil); err == nil || !strings.Contains(err.Error(), "symbolic link") {
+		t.Errorf("error %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(elsewhere, "old.yml")); err != nil {
+		t.Error(err)
+	}
+}
