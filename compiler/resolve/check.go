@@ -119,3 +119,38 @@ func (r *resolver) checkHostSubnets() {
 		}
 	}
 }
+
+// checkIncusNames: two objects of one kind never share an Incus-side name.
+// Domain names are unique, yet a bridge name shortened to
+// "net-<sha256 prefix>" (§4.5) can equal the plain bridge name of a domain
+// spelled like that hash, and two long names can share a prefix of their
+// hashes; both would declare one network twice and put two domains on one
+// L2 segment. Projects and instances are checked the same way (their
+// names are the prefix plus a unique name today; the check keeps it so).
+// The error points at the later domain or machine in declaration order.
+func (r *resolver) checkIncusNames() {
+	type owner struct{ kind, name string }
+	seen := map[[2]string]owner{}
+	claim := func(kind, incus, what, name string, pos diag.Pos, path diag.Path) {
+		k := [2]string{kind, incus}
+		if first, dup := seen[k]; dup {
+			r.dl.Errorf(pos, path.String(), "rename one of them",
+				"%s %q would use Incus %s %q, which is already the %s of %s %q",
+				what, name, kind, incus, kind, first.kind, first.name)
+			return
+		}
+		seen[k] = owner{what, name}
+	}
+	for _, d := range r.m.Domains {
+		path := diag.Path("").Key("domains").Key(d.Name)
+		claim("project", d.Project, "domain", d.Name, d.Pos, path)
+		claim("network", d.Bridge, "domain", d.Name, d.Pos, path)
+	}
+	for _, x := range r.m.Machines {
+		path := diag.Path("")
+		if src := r.machs[x]; src != nil {
+			path = src.path
+		}
+		claim("instance", x.Instance, "machine", x.Name, x.Pos, path)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/anklume/anklume/compiler/diag"
 	"github.com/anklume/anklume/compiler/host"
 	"github.com/anklume/anklume/compiler/load"
 )
@@ -269,4 +270,21 @@ func BenchmarkResolve200x20(b *testing.B) {
 			b.Fatal(render(dl))
 		}
 	}
+}
+
+// Two domains never share a bridge: a domain spelled like the shortened
+// "net-<sha>" name of a long domain is an error at the later domain, and
+// the model is nil. The same pair in the other order fails too.
+func TestBridgeNameCollision(t *testing.T) {
+	const long = "a-rather-long-domain-name" // bridge net-5ef76c36046
+	for _, order := range [][2]string{{long, "5ef76c36046"}, {"5ef76c36046", long}} {
+		y := "project_name: t\nglobal: {base_subnet: \"10.100\"}\ndomains:\n  " + order[0] + ": {subnet_id: 1}\n  " + order[1] + ": {subnet_id: 2}\n"
+		m, dl := run(t, y, skip)
+		want := `infra.yml:5:3: domains.` + order[1] + `: domain "` + order[1] + `" would use Incus network "net-5ef76c36046", which is already the network of domain "` + order[0] + `"` + "\n  hint: rename one of them\n"
+		if got := only(dl, diag.Error); got != want || m != nil {
+			t.Errorf("order %v: model nil %v, errors:\n%s\nwant:\n%s", order, m == nil, got, want)
+		}
+	}
+	// Distinct names stay valid.
+	mustResolve(t, "project_name: t\nglobal: {base_subnet: \"10.100\"}\ndomains:\n  "+long+": {subnet_id: 1}\n  5ef76c36047: {subnet_id: 2}\n", skip)
 }

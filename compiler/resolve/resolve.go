@@ -88,6 +88,7 @@ func Resolve(root *load.Node, opts host.Options) (*model.Infra, diag.List) {
 	// S4.
 	r.checkIPs()
 	r.checkNICs()
+	r.checkIncusNames()
 	r.checkHostSubnets()
 	if r.dl.HasErrors() {
 		return nil, r.dl
