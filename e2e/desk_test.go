@@ -45,6 +45,7 @@ network_policies:
     from: dk-a
     to: dk-b1
     ports: [8080]
+  - {from: host, to: dk-a2, ports: [22]}
 `
 }
 
@@ -86,6 +87,70 @@ func TestDeskLive(t *testing.T) {
 	t.Run("shell", func(t *testing.T) { deskShell(t, dir) })
 	t.Run("console", func(t *testing.T) { deskConsole(t, dir) })
 	t.Run("dashboard", func(t *testing.T) { deskDashboard(t, dir) })
+	t.Run("copy", func(t *testing.T) { deskCopy(t, dir) })
+	t.Run("clipboard", func(t *testing.T) { deskClipboard(t, dir) })
+}
+
+// pull reads a file of a live container; ok is false when it is absent.
+func pull(project, inst, path string) (string, bool) {
+	out, err := exec.Command("incus", "file", "pull", "--project", project, inst+path, "-").Output()
+	return string(out), err == nil
+}
+
+// deskCopy: a copy along the policy lands byte for byte; against it, it is
+// refused and nothing is written; both are logged.
+func deskCopy(t *testing.T, dir string) {
+	bin := binary(t)
+	out, errOut, code := runAnklume(t, bin, dir, nil, "copy", "dk-a1:/etc/dk-marker", "dk-b1:/tmp/from-a1")
+	if got, ok := pull("dk-b", "dk-b1", "/tmp/from-a1"); code != 0 || !ok || got != "marker-dk-a1\n" {
+		t.Errorf("copy along the policy: exit %d %q %q; file %v %q", code, out, errOut, ok, got)
+	}
+	_, errOut, code = runAnklume(t, bin, dir, nil, "copy", "dk-b1:/etc/dk-marker", "dk-a1:/tmp/from-b1")
+	if code != 1 || !strings.Contains(errOut, "error: copy refused: no network policy from dk-b1 (domain dk-b) to dk-a1 (domain dk-a)") {
+		t.Errorf("copy against the policy: exit %d %q", code, errOut)
+	}
+	if _, ok := pull("dk-a", "dk-a1", "/tmp/from-b1"); ok {
+		t.Error("a refused copy wrote its destination")
+	}
+	log, err := os.ReadFile(filepath.Join(dir, ".anklume", "transfers.log"))
+	if err != nil || strings.Count(string(log), "\n") != 2 || !strings.Contains(string(log), `"allowed":false`) {
+		t.Errorf("transfer log: %v\n%s", err, log)
+	}
+}
+
+// deskClipboard: a fake wl-paste/wl-copy first on PATH; the host
+// clipboard goes into dk-a2 (host -> dk-a2 policy), and dk-b1's clipboard
+// may not come out (no dk-b1 -> host policy).
+func deskClipboard(t *testing.T, dir string) {
+	tools := t.TempDir()
+	clip := filepath.Join(tools, "clip")
+	for name, script := range map[string]string{
+		"wl-paste": "#!/bin/sh\nexec cat " + clip + "\n",
+		"wl-copy":  "#!/bin/sh\nexec cat > " + clip + "\n",
+	} {
+		if err := os.WriteFile(filepath.Join(tools, name), []byte(script), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	content := "clip; $(touch /tmp/pwned) `id`\n"
+	if err := os.WriteFile(clip, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := []string{"PATH=" + tools + ":" + os.Getenv("PATH")}
+	_, errOut, code := runAnklume(t, binary(t), dir, env, "clipboard", "to", "dk-a2")
+	if got, ok := pull("dk-a", "dk-a2", "/tmp/anklume-clipboard"); code != 0 || !ok || got != content {
+		t.Errorf("clipboard to dk-a2: exit %d %q; guest file %v %q", code, errOut, ok, got)
+	}
+	if _, ok := pull("dk-a", "dk-a2", "/tmp/pwned"); ok {
+		t.Error("the clipboard text was run by a shell")
+	}
+	_, errOut, code = runAnklume(t, binary(t), dir, env, "clipboard", "from", "dk-b1")
+	if code != 1 || !strings.Contains(errOut, "clipboard-from refused") {
+		t.Errorf("clipboard from dk-b1: exit %d %q", code, errOut)
+	}
+	if b, _ := os.ReadFile(clip); string(b) != content {
+		t.Errorf("the host clipboard changed to %q", b)
+	}
 }
 
 // chromium runs headless Chromium with args, offline and throwaway.

@@ -11,9 +11,11 @@ import (
 
 	applycmd "github.com/anklume/anklume/cmd/apply"
 	backupcmd "github.com/anklume/anklume/cmd/backup"
+	clipboardcmd "github.com/anklume/anklume/cmd/clipboard"
 	"github.com/anklume/anklume/cmd/cmdutil"
 	"github.com/anklume/anklume/cmd/completion"
 	consolecmd "github.com/anklume/anklume/cmd/console"
+	copycmd "github.com/anklume/anklume/cmd/copy"
 	dashboardcmd "github.com/anklume/anklume/cmd/dashboard"
 	desktopcmd "github.com/anklume/anklume/cmd/desktop"
 	destroycmd "github.com/anklume/anklume/cmd/destroy"
@@ -91,7 +93,7 @@ func NewCmdRoot(f *cmdutil.Factory) *cobra.Command {
 		snapshotcmd.NewCmdSnapshot(f, nil), dispcmd.NewCmdDisp(f, nil), goldencmd.NewCmdGolden(f, nil), backupcmd.NewCmdBackup(f, nil),
 		upgradecmd.NewCmdUpgrade(f, nil), verifycmd.NewCmdVerify(f, nil), doctorcmd.NewCmdDoctor(f, nil),
 		consolecmd.NewCmdConsole(f, nil), shellcmd.NewCmdShell(f, nil), dashboardcmd.NewCmdDashboard(f, nil),
-		desktopcmd.NewCmdDesktop(f, nil),
+		desktopcmd.NewCmdDesktop(f, nil), clipboardcmd.NewCmdClipboard(f, nil), copycmd.NewCmdCopy(f, nil),
 	)
 	return cmd
 }

@@ -9,7 +9,9 @@ package model
 
 import (
 	"net/netip"
+	"path"
 	"strconv"
+	"strings"
 
 	"github.com/anklume/anklume/compiler/diag"
 )
@@ -169,6 +171,8 @@ type Domain struct {
 	// AISanitize is "true", "false" or "always"; the first two were (or
 	// default to) YAML booleans, "always" is a string.
 	AISanitize string
+	// FilePortal is the domain's file_portal, nil when absent.
+	FilePortal *FilePortal
 	// Profiles are the domain profiles in declaration order (not the
 	// default profile, not firewall-multi-nic).
 	Profiles []*Profile
@@ -177,6 +181,34 @@ type Domain struct {
 	FirewallProfile *Profile
 	// Machines are the domain's machines in declaration order.
 	Machines []*Machine
+}
+
+// FilePortal is a domain's file_portal: the directories of its machines
+// through which files are exchanged with other domains and the host
+// (`anklume copy`, `anklume clipboard`).
+type FilePortal struct {
+	// AllowedPaths are clean absolute directories (or files). A path
+	// inside one of them is in the portal.
+	AllowedPaths []string
+	// ReadOnly makes the portal an inbox: files may be copied into it,
+	// never out of it.
+	ReadOnly bool
+}
+
+// Contains reports whether the absolute path p is one of AllowedPaths or
+// inside one of them (p is cleaned first, so "/srv/in/../etc" is not in
+// "/srv/in").
+func (fp *FilePortal) Contains(p string) bool {
+	if fp == nil || !path.IsAbs(p) {
+		return false
+	}
+	p = path.Clean(p)
+	for _, a := range fp.AllowedPaths {
+		if p == a || a == "/" || strings.HasPrefix(p, a+"/") {
+			return true
+		}
+	}
+	return false
 }
 
 // CIDR returns the subnet as "10.110.0.0/24".

@@ -295,6 +295,16 @@ func (r *resolver) domains() {
 		if id, ok := dn.Val("subnet_id").Int(); ok {
 			d.Seq, d.SeqExplicit = int(id), true
 		}
+		if fp := dn.Val("file_portal"); fp != nil && fp.Kind == load.Map {
+			d.FilePortal = &model.FilePortal{ReadOnly: boolean(fp, "read_only", false)}
+			if ps := fp.Val("allowed_paths"); ps != nil {
+				for _, it := range ps.Items {
+					if it.Kind == load.Scalar {
+						d.FilePortal.AllowedPaths = append(d.FilePortal.AllowedPaths, it.Value)
+					}
+				}
+			}
+		}
 		r.names(d)
 		src := &domSrc{node: dn, path: diag.Path("").Key("domains").Key(d.Name), profiles: map[string]*load.Node{}}
 		r.doms[d] = src

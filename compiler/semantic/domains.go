@@ -1,6 +1,10 @@
 package semantic
 
 import (
+	"fmt"
+	"path"
+	"strings"
+
 	"github.com/anklume/anklume/compiler/diag"
 	"github.com/anklume/anklume/compiler/load"
 )
@@ -72,6 +76,33 @@ func (c *checker) checkDomains() {
 		}
 	}
 	c.checkFirewallProfile()
+	c.checkFilePortals()
+}
+
+// checkFilePortals: every file_portal.allowed_paths entry is a clean
+// absolute path (no ".", ".." or doubled or trailing "/"), so that what
+// the portal covers is exactly what it says (anklume copy and clipboard
+// compare paths after cleaning them).
+func (c *checker) checkFilePortals() {
+	for _, d := range c.domains {
+		if d.node == nil {
+			continue
+		}
+		ps := d.node.Val("file_portal").Val("allowed_paths")
+		if ps == nil {
+			continue
+		}
+		for i, it := range ps.Items {
+			if !it.IsStr() || !strings.HasPrefix(it.Value, "/") {
+				continue // S1 reports it
+			}
+			if clean := path.Clean(it.Value); clean != it.Value {
+				c.dl.Errorf(it.Pos, d.path.Key("file_portal").Key("allowed_paths").Index(i).String(),
+					fmt.Sprintf("write %s", load.Quote(clean)),
+					"must be a clean absolute path (no \".\", \"..\", \"//\" or trailing \"/\"), got %s", load.Quote(it.Value))
+			}
+		}
+	}
 }
 
 // checkFirewallProfile is the second part of N9: with firewall_mode vm,

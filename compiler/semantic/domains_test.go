@@ -173,3 +173,18 @@ domains:
 `},
 	})
 }
+
+// TestFilePortalPaths: allowed_paths entries must be clean, so that the
+// portal covers exactly what it names.
+func TestFilePortalPaths(t *testing.T) {
+	head := "project_name: p\nglobal:\n  addressing: {}\ndomains:\n  work:\n    file_portal:\n      allowed_paths: "
+	runCases(t, []ruleCase{
+		{name: "clean", src: head + "[/srv/in, /, /home/user/Inbox]\n"},
+		{name: "dotdot, trailing slash, double slash", src: head + "[/srv/in/../etc, /srv/in/, //srv, /srv/./x]\n", want: []string{
+			`infra.yml:7:23: domains.work.file_portal.allowed_paths[0]: must be a clean absolute path (no ".", "..", "//" or trailing "/"), got "/srv/in/../etc"` + "\n  hint: write \"/srv/etc\"",
+			`infra.yml:7:39: domains.work.file_portal.allowed_paths[1]: must be a clean absolute path (no ".", "..", "//" or trailing "/"), got "/srv/in/"` + "\n  hint: write \"/srv/in\"",
+			`infra.yml:7:49: domains.work.file_portal.allowed_paths[2]: must be a clean absolute path (no ".", "..", "//" or trailing "/"), got "//srv"` + "\n  hint: write \"/srv\"",
+			`infra.yml:7:56: domains.work.file_portal.allowed_paths[3]: must be a clean absolute path (no ".", "..", "//" or trailing "/"), got "/srv/./x"` + "\n  hint: write \"/srv/x\"",
+		}},
+	})
+}

@@ -3,6 +3,9 @@ package incusx
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
+	"io"
 	"net/http"
 	"path"
 	"slices"
@@ -147,4 +150,75 @@ func (f *Fake) InstanceFile(project, instance, p string) (InstanceFile, bool) {
 	}
 	file, ok := f.files[fileKey{fi.inst.Config["volatile.uuid"], p}]
 	return file, ok
+}
+
+// FileReader reads files inside instances through the Incus file API
+// (GET /1.0/instances/<name>/files?path=<path>), for `anklume copy` and
+// `anklume clipboard`. Both Client and Fake implement it.
+type FileReader interface {
+	// ReadInstanceFile returns the content and mode of the regular file
+	// path inside the instance. A file larger than limit bytes, a
+	// directory and a symlink are refused.
+	ReadInstanceFile(ctx context.Context, project, instance, path string, limit int64) ([]byte, int, error)
+}
+
+var (
+	_ FileReader = (*Client)(nil)
+	_ FileReader = (*Fake)(nil)
+)
+
+// ErrFileTooLarge is returned by ReadInstanceFile for a file above the
+// limit.
+var ErrFileTooLarge = errors.New("file is larger than the limit")
+
+// ReadInstanceFile implements FileReader.
+func (c *Client) ReadInstanceFile(ctx context.Context, project, instance, p string, limit int64) ([]byte, int, error) {
+	fail := func(err error) ([]byte, int, error) { return nil, 0, wrapFile(err, "reading", project, instance, p) }
+	if err := ctx.Err(); err != nil {
+		return fail(err)
+	}
+	r, resp, err := c.in(project).GetInstanceFile(instance, p)
+	if err != nil {
+		return fail(err)
+	}
+	defer r.Close()
+	if resp.Type != "file" {
+		return fail(fmt.Errorf("not a regular file (%s)", resp.Type))
+	}
+	b, err := io.ReadAll(io.LimitReader(r, limit+1))
+	if err != nil {
+		return fail(err)
+	}
+	if int64(len(b)) > limit {
+		return fail(fmt.Errorf("%w (%d bytes)", ErrFileTooLarge, limit))
+	}
+	return b, resp.Mode, nil
+}
+
+// ReadInstanceFile implements FileReader.
+func (f *Fake) ReadInstanceFile(ctx context.Context, project, instance, p string, limit int64) ([]byte, int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	fail := func(err error) ([]byte, int, error) { return nil, 0, wrapFile(err, "reading", project, instance, p) }
+	if err := ctx.Err(); err != nil {
+		return fail(err)
+	}
+	if err := f.call("ReadInstanceFile", project+"/"+instance, http.MethodGet,
+		uri(project, [][2]string{{"path", p}}, "instances", instance, "files")); err != nil {
+		return fail(err)
+	}
+	uuid, err := f.fakeFileCheck(project, instance, p)
+	if err != nil {
+		return fail(err)
+	}
+	file, ok := f.files[fileKey{uuid, p}]
+	switch {
+	case !ok:
+		return fail(statusErr(http.StatusNotFound, "Path not found"))
+	case file.Dir:
+		return fail(errors.New("not a regular file (directory)"))
+	case int64(len(file.Content)) > limit:
+		return fail(fmt.Errorf("%w (%d bytes)", ErrFileTooLarge, limit))
+	}
+	return slices.Clone(file.Content), file.Mode, nil
 }
