@@ -353,7 +353,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"schema", "--part", "nope"}, `error: invalid --part "nope": must be one of base, domains, policies`, "schema"},
 		{[]string{"validate", "--bogus"}, "error: unknown flag: --bogus", "validate"},
 		{[]string{"validate", "extra"}, `error: unknown command "extra" for "anklume validate"`, "validate"},
-		{[]string{"nope"}, `error: unknown command "nope" for "anklume"`, ""},
+		{[]string{"frobnicate"}, `error: unknown command "frobnicate" for "anklume"`, ""}, // far from every command name: no did-you-mean
 		{[]string{"completion"}, "error: expected one shell: bash, zsh, fish or powershell", "completion"},
 		{[]string{"completion", "tcsh"}, `error: unsupported shell "tcsh": expected bash, zsh, fish or powershell`, "completion"},
 	}
