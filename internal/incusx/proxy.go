@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/http/httputil"
+	"sync"
 	"time"
 )
 
@@ -15,12 +17,23 @@ import (
 // requests "by a proxy on the socket"). Point a process at it with
 // INCUS_SOCKET=<Path>, or Connect with Options.Socket; websocket upgrades
 // (events, exec) are forwarded too.
+//
+// With CutAfter, it also plays a lost connection for crash-consistency
+// tests: it forwards the k-th mutating request (any method but GET, HEAD
+// and OPTIONS), cuts it as soon as the request is written to Incus, and
+// closes every connection of the client from then on.
 type SocketProxy struct {
 	// Path is the socket the proxy listens on.
 	Path string
 	log  *RequestLog
+	rp   *httputil.ReverseProxy
 	srv  *http.Server
 	done chan error
+
+	mu        sync.Mutex
+	mutations int    // mutating requests seen
+	cutAfter  int    // 0: never cut
+	cut       string // the request that was cut, "" before
 }
 
 // NewSocketProxy listens on listenPath and forwards to the Incus socket
@@ -34,7 +47,8 @@ func NewSocketProxy(target, listenPath string, log *RequestLog) (*SocketProxy, e
 		var d net.Dialer
 		return d.DialContext(ctx, "unix", target)
 	}
-	rp := &httputil.ReverseProxy{
+	p := &SocketProxy{Path: listenPath, log: log, done: make(chan error, 1)}
+	p.rp = &httputil.ReverseProxy{
 		Rewrite: func(r *httputil.ProxyRequest) {
 			log.Add(r.In.Method, r.In.URL.RequestURI())
 			r.Out.URL.Scheme, r.Out.URL.Host = "http", "unix.socket"
@@ -42,12 +56,95 @@ func NewSocketProxy(target, listenPath string, log *RequestLog) (*SocketProxy, e
 		},
 		Transport:     &http.Transport{DialContext: dial, DisableKeepAlives: true},
 		FlushInterval: -1,
+		ErrorHandler:  func(w http.ResponseWriter, _ *http.Request, _ error) { w.WriteHeader(http.StatusBadGateway) },
 	}
-	p := &SocketProxy{Path: listenPath, log: log, done: make(chan error, 1),
-		srv: &http.Server{Handler: rp, ReadHeaderTimeout: 30 * time.Second}}
+	p.srv = &http.Server{Handler: http.HandlerFunc(p.serve), ReadHeaderTimeout: 30 * time.Second}
 	go func() { p.done <- p.srv.Serve(ln) }()
 	return p, nil
 }
+
+// CutAfter arms the cut after k mutating requests (k ≥ 1), counted from
+// the proxy's start; k = 0 disarms it.
+func (p *SocketProxy) CutAfter(k int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.cutAfter = k
+}
+
+// Mutations returns how many mutating requests the proxy has seen.
+func (p *SocketProxy) Mutations() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.mutations
+}
+
+// Cut returns the request that was cut, "METHOD /1.0/…", or "" when none
+// was.
+func (p *SocketProxy) Cut() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.cut
+}
+
+// mutating reports whether an HTTP method changes something in Incus.
+func mutating(method string) bool {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions:
+		return false
+	}
+	return true
+}
+
+// serve forwards one request, or plays the cut.
+func (p *SocketProxy) serve(w http.ResponseWriter, r *http.Request) {
+	p.mu.Lock()
+	if p.cut != "" {
+		p.mu.Unlock()
+		p.log.Add(r.Method, r.URL.RequestURI())
+		hangUp(w)
+		return
+	}
+	last := false
+	if mutating(r.Method) {
+		p.mutations++
+		if p.cutAfter > 0 && p.mutations == p.cutAfter {
+			last = true
+			p.cut = r.Method + " " + r.URL.RequestURI()
+		}
+	}
+	p.mu.Unlock()
+	if !last {
+		p.rp.ServeHTTP(w, r)
+		return
+	}
+	// Forward the request and abort it the moment it is written: Incus
+	// gets it whole, then sees its client go away while it handles it.
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+		WroteRequest: func(httptrace.WroteRequestInfo) { cancel() },
+	})
+	p.rp.ServeHTTP(discard{}, r.WithContext(ctx))
+	hangUp(w)
+}
+
+// hangUp closes the client's connection without an answer.
+func hangUp(w http.ResponseWriter) {
+	if hj, ok := w.(http.Hijacker); ok {
+		if c, _, err := hj.Hijack(); err == nil {
+			_ = c.Close()
+			return
+		}
+	}
+	panic(http.ErrAbortHandler)
+}
+
+// discard is a ResponseWriter that drops the response of a cut request.
+type discard struct{}
+
+func (discard) Header() http.Header         { return http.Header{} }
+func (discard) Write(b []byte) (int, error) { return len(b), nil }
+func (discard) WriteHeader(int)             {}
 
 // Close stops the proxy and removes its socket.
 func (p *SocketProxy) Close() error {

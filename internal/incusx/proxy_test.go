@@ -8,7 +8,10 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
+	"sync"
 	"testing"
+	"time"
 )
 
 func TestSocketProxyForwardsAndRecords(t *testing.T) {
@@ -81,5 +84,90 @@ func TestSocketProxyCountsPlanReads(t *testing.T) {
 	}
 	if !slices.Equal(proxyLog.Strings(), clientLog.Strings()) {
 		t.Errorf("proxy and transport disagree:\n%s\n%s", join(proxyLog.Strings()), join(clientLog.Strings()))
+	}
+}
+
+// TestSocketProxyCut: with CutAfter(2) the proxy forwards the second
+// mutating request whole, the backend sees its client go away while it
+// handles it, the client gets no answer, and nothing reaches the backend
+// afterwards.
+func TestSocketProxyCut(t *testing.T) {
+	dir := t.TempDir()
+	backend := filepath.Join(dir, "backend.socket")
+	ln, err := net.Listen("unix", backend)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var seen []string
+	cancelled := make(chan string, 10)
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		seen = append(seen, r.Method+" "+r.URL.RequestURI()+" "+string(body))
+		mu.Unlock()
+		if r.Method == http.MethodPost && string(body) == "second" {
+			select {
+			case <-r.Context().Done():
+				cancelled <- string(body)
+			case <-time.After(5 * time.Second):
+			}
+		}
+		_, _ = io.WriteString(w, "ok")
+	})}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
+
+	log := &RequestLog{}
+	p, err := NewSocketProxy(backend, filepath.Join(dir, "proxy.socket"), log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Close() })
+	p.CutAfter(2)
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true, DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "unix", p.Path)
+	}}}
+	do := func(method, body string) error {
+		req, _ := http.NewRequest(method, "http://unix.socket/1.0/networks", strings.NewReader(body))
+		resp, err := client.Do(req)
+		if err != nil {
+			return err
+		}
+		_, _ = io.ReadAll(resp.Body)
+		return resp.Body.Close()
+	}
+	for _, step := range []struct {
+		method, body string
+		fails        bool
+	}{
+		{http.MethodGet, "", false},
+		{http.MethodPost, "first", false},
+		{http.MethodGet, "", false},
+		{http.MethodPost, "second", true},
+		{http.MethodGet, "", true},
+		{http.MethodPut, "third", true},
+	} {
+		if err := do(step.method, step.body); (err != nil) != step.fails {
+			t.Errorf("%s %q: error %v, want failure %v", step.method, step.body, err, step.fails)
+		}
+	}
+	select {
+	case got := <-cancelled:
+		if got != "second" {
+			t.Errorf("cancelled %q", got)
+		}
+	case <-time.After(3 * time.Second):
+		t.Error("the backend never saw its client go away during the cut request")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	want := []string{"GET /1.0/networks ", "POST /1.0/networks first", "GET /1.0/networks ", "POST /1.0/networks second"}
+	if !slices.Equal(seen, want) {
+		t.Errorf("backend saw %q, want %q", seen, want)
+	}
+	if p.Mutations() != 2 || p.Cut() != "POST /1.0/networks" {
+		t.Errorf("mutations %d, cut %q", p.Mutations(), p.Cut())
 	}
 }
