@@ -3,6 +3,7 @@ package apply
 import (
 	"context"
 	"errors"
+	"io/fs"
 	"strings"
 	"testing"
 
@@ -149,3 +150,37 @@ func TestRepairDefaultProfile(t *testing.T) {
 	f.Fail("UpdateProfile", "a/default", nil)
 	reapply(t, f, s, "~ profile a/default (repair: an earlier run did not finish)")
 }
+
+// TestProjectRestrictedAfterInstances: when a shared volume goes away,
+// the project's disk restrictions are tightened only after the instance
+// lost its device (Incus refuses a restriction that an instance breaks):
+// the first project update keeps them, so it sends nothing here.
+func TestProjectRestrictedAfterInstances(t *testing.T) {
+	const base = "format_version: 1\nproject_name: t\nglobal:\n  addressing: {base_octet: 10, zone_base: 200}\n  default_os_image: anklume-test\ndomains:\n  a:\n    trust_level: admin\n    egress: false\n    ephemeral: true\n    machines:\n      a1: {ip: 10.200.0.11, description: x}\n"
+	const shared = "shared_volumes:\n  share:\n    source: /srv/share\n    consumers: {a: rw}\n"
+	f := incusx.NewFake()
+	s := desired(t, base+shared)
+	if r, out, errOut := run(t, f, planFor(t, f, s, reconcile.Options{}), func(o *Options) { o.MkdirAll = noMkdir }); !r.OK() {
+		t.Fatalf("%s\n%s", out, errOut)
+	}
+	s = desired(t, base)
+	p := planFor(t, f, s, reconcile.Options{})
+	f.Log().Reset()
+	if r, out, errOut := run(t, f, p, nil); !r.OK() {
+		t.Fatalf("%s\n%s", out, errOut)
+	}
+	w := writes(f)
+	first, inst, last := index(w, "PUT /1.0/projects/a"), index(w, "PUT /1.0/instances/a1"), lastIndex(w, "PUT /1.0/projects/a")
+	if inst < 0 || first != last || last < inst {
+		t.Fatalf("want the instance updated, then the project restricted (and no project update before); got %q", w)
+	}
+	pr, _, _ := f.Project(context.Background(), "a")
+	if _, ok := pr.Config["restricted.devices.disk.paths"]; ok {
+		t.Errorf("the disk path restriction is still there: %v", pr.Config)
+	}
+	if p := planFor(t, f, s, reconcile.Options{}); len(p.Changes) > 0 {
+		t.Errorf("plan not empty:\n%s", planText(p))
+	}
+}
+
+func noMkdir(string, fs.FileMode) error { return nil }

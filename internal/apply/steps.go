@@ -3,7 +3,9 @@ package apply
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/url"
+	"sort"
 	"strings"
 	"time"
 
@@ -98,7 +100,19 @@ func (e *executor) batches() [][]*step {
 				add(delProjects, ch, "delete", func(ctx context.Context) error { return e.srv().DeleteProject(ctx, c.Name) })
 			default:
 				d := c.Desired.(*incus.Project)
-				add(projects, ch, "update", func(ctx context.Context) error { return e.updateProject(ctx, d, adopting(c)) })
+				widened := false
+				add(projects, ch, "update", func(ctx context.Context) error {
+					var err error
+					widened, err = e.updateProject(ctx, d, adopting(c), true)
+					return err
+				})
+				add(claim, ch, "restrict", func(ctx context.Context) error {
+					if !widened {
+						return nil
+					}
+					_, err := e.updateProject(ctx, d, adopting(c), false)
+					return err
+				})
 			}
 		case plan.KindNetwork:
 			switch c.Action {
@@ -322,15 +336,68 @@ func (e *executor) updateInstance(ctx context.Context, project, name string, edi
 }
 
 // updateProject is a GET and a PUT of the whole project with the ETag,
-// never a PATCH (§5.3).
-func (e *executor) updateProject(ctx context.Context, d *incus.Project, adopt bool) error {
-	return retry412(func() error {
+// never a PATCH (§5.3); nothing is sent when the project already has the
+// config. With widen, the restrictions are only loosened (widenProject):
+// Incus refuses a restriction that an instance or profile of the project
+// breaks, and the instances and profiles get their new devices only
+// after the project, so the project is updated twice: widened before
+// them, then restricted exactly once they are done (the claim phase).
+// It reports whether widening left the project looser than d.
+func (e *executor) updateProject(ctx context.Context, d *incus.Project, adopt, widen bool) (bool, error) {
+	widened := false
+	err := retry412(func() error {
 		live, etag, err := e.srv().Project(ctx, d.Name)
 		if err != nil {
 			return err
 		}
-		return e.srv().UpdateProject(ctx, d.Name, mergeProject(live, d, adopt), etag)
+		put := mergeProject(live, d, adopt)
+		if widen {
+			exact := maps.Clone(put.Config)
+			widenProject(&put, live)
+			widened = !maps.Equal(exact, put.Config)
+		}
+		if put.Description == live.Description && maps.Equal(put.Config, live.Config) {
+			return nil
+		}
+		return e.srv().UpdateProject(ctx, d.Name, put, etag)
 	})
+	return widened, err
+}
+
+// listRestrictions are the restricted.* keys whose value is a
+// comma-separated list of what is allowed.
+var listRestrictions = map[string]bool{
+	"restricted.devices.disk.paths": true, "restricted.networks.access": true,
+	"restricted.networks.uplinks": true, "restricted.networks.subnets": true,
+	"restricted.networks.zones": true, "restricted.cluster.groups": true,
+}
+
+// widenProject makes put no stricter than live: a restricted.* key that
+// put drops keeps its live value (an absent key is the strict default),
+// and a list of what is allowed is the union of both. The key
+// "restricted" itself, and the other keys, are put's.
+func widenProject(put *api.ProjectPut, live *api.Project) {
+	for k, lv := range live.Config {
+		if !strings.HasPrefix(k, "restricted.") {
+			continue
+		}
+		pv, ok := put.Config[k]
+		switch {
+		case !ok:
+			put.Config[k] = lv
+		case listRestrictions[k] && pv != lv:
+			seen := map[string]bool{}
+			var all []string
+			for _, v := range append(strings.Split(pv, ","), strings.Split(lv, ",")...) {
+				if v != "" && !seen[v] {
+					seen[v] = true
+					all = append(all, v)
+				}
+			}
+			sort.Strings(all)
+			put.Config[k] = strings.Join(all, ",")
+		}
+	}
 }
 
 func (e *executor) updateNetwork(ctx context.Context, d *incus.Network, adopt bool) error {
