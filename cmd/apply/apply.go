@@ -16,6 +16,7 @@ import (
 	"os/exec"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -278,6 +279,9 @@ func (opts *Options) locked(ctx context.Context, srv incusx.Server, m *model.Inf
 	base string, treePlan *tree.Plan, scope []*model.Domain, withRoles []*model.Machine) (*applyx.Result, error) {
 	remote := opts.Remote()
 	want := incus.Desired(m)
+	if err := settle(ctx, srv, want, opts.IO.ErrOut); err != nil {
+		return nil, err
+	}
 	obs, err := reconcile.Observe(ctx, srv, reconcile.ObserveOptions{Pools: pools(want), Targets: hasTargets(m)})
 	if err != nil {
 		return nil, err
@@ -486,6 +490,31 @@ func machinesWithRoles(scope []*model.Domain) []*model.Machine {
 		}
 	}
 	return out
+}
+
+// SettleTimeout bounds the wait for the operations an earlier run left
+// running.
+const SettleTimeout = 2 * time.Minute
+
+// settle waits for the asynchronous Incus operations still running in the
+// projects of want: a run that was killed, or lost its connection, leaves
+// them behind, and observing before they end shows a container frozen by
+// its snapshot or still being created. It says so on errOut when it
+// waited.
+func settle(ctx context.Context, srv incusx.Server, want *incus.State, errOut io.Writer) error {
+	w, ok := srv.(incusx.OperationWaiter)
+	if !ok {
+		return nil
+	}
+	projects := make([]string, 0, len(want.Projects))
+	for _, p := range want.Projects {
+		projects = append(projects, p.Name)
+	}
+	n, err := w.WaitOperations(ctx, projects, SettleTimeout)
+	if n > 0 {
+		fmt.Fprintf(errOut, "note: waited for %d Incus operation(s) still running in this infrastructure's projects\n", n)
+	}
+	return err
 }
 
 // pools lists the storage pools the desired state names.

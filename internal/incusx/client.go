@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"strings"
+	"time"
 
 	incus "github.com/lxc/incus/v6/client"
 	"github.com/lxc/incus/v6/shared/api"
@@ -39,7 +40,10 @@ type Client struct {
 	remotes map[string]ImageRemote
 }
 
-var _ Server = (*Client)(nil)
+var (
+	_ Server          = (*Client)(nil)
+	_ OperationWaiter = (*Client)(nil)
+)
 
 // Connect returns a Client for the server that opts select.
 //
@@ -494,4 +498,33 @@ func (c *Client) RestoreSnapshot(ctx context.Context, project, instance, name st
 	}
 	op, err := c.in(project).UpdateInstance(instance, api.InstancePut{Restore: name}, "")
 	return wrap(wait(ctx, op, err), doing, "instance", project, instance)
+}
+
+// WaitOperations implements OperationWaiter: one GET
+// /1.0/operations?all-projects=true&recursion=1, then one wait per
+// running task operation of the projects.
+func (c *Client) WaitOperations(ctx context.Context, projects []string, timeout time.Duration) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, wrap(err, "listing", "operations", "", "")
+	}
+	ops, err := c.srv.GetOperationsAllProjects()
+	if err != nil {
+		return 0, wrap(err, "listing", "operations", "", "")
+	}
+	n := 0
+	deadline := time.Now().Add(timeout)
+	for _, op := range ops {
+		if !awaited(op, projects) {
+			continue
+		}
+		left := int(time.Until(deadline).Seconds())
+		if left < 1 {
+			return n, fmt.Errorf("Incus operation %s (%s) still runs after %s", op.ID, op.Description, timeout)
+		}
+		if _, _, err := c.srv.GetOperationWait(op.ID, left); err != nil && !IsNotFound(err) {
+			return n, wrap(err, "waiting for", "operation", "", op.ID)
+		}
+		n++
+	}
+	return n, nil
 }

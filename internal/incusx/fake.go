@@ -154,6 +154,20 @@ func NewFake() *Fake {
 	return f
 }
 
+var _ OperationWaiter = (*Fake)(nil)
+
+// WaitOperations implements OperationWaiter. The fake's operations end
+// before their call returns, so there is never one to wait for; the list
+// request is logged.
+func (f *Fake) WaitOperations(ctx context.Context, projects []string, timeout time.Duration) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.call("WaitOperations", "", http.MethodGet, uri("", [][2]string{{"all-projects", "true"}, {"recursion", "1"}}, "operations")); err != nil {
+		return 0, wrap(err, "listing", "operations", "", "")
+	}
+	return 0, nil
+}
+
 // Log returns the request log.
 func (f *Fake) Log() *RequestLog { return &f.log }
 

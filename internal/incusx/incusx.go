@@ -30,9 +30,11 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/lxc/incus/v6/shared/api"
 )
@@ -174,6 +176,42 @@ type Server interface {
 	// RestoreSnapshot restores an instance from one of its snapshots
 	// (PUT of the instance with "restore").
 	RestoreSnapshot(ctx context.Context, project, instance, name string) error
+}
+
+// OperationWaiter is a Server that can wait for the operations another
+// client left running. An apply killed or cut off from Incus leaves its
+// asynchronous requests running in the daemon (an instance create, a
+// snapshot that freezes its container); the next apply waits for them
+// before it observes, or it would see a container that is frozen or still
+// being made and plan a start, or an update that Incus refuses ("Instance
+// is busy").
+type OperationWaiter interface {
+	// WaitOperations waits, at most timeout in all, for the running task
+	// operations whose resources are in one of projects, and returns how
+	// many it waited for.
+	WaitOperations(ctx context.Context, projects []string, timeout time.Duration) (int, error)
+}
+
+// awaited reports whether op is a running task on a resource of one of
+// projects (a resource URL without ?project= is in "default").
+func awaited(op api.Operation, projects []string) bool {
+	if op.Class != api.OperationClassTask || (op.StatusCode != api.Running && op.StatusCode != api.Pending) {
+		return false
+	}
+	for _, urls := range op.Resources {
+		for _, u := range urls {
+			project := DefaultProject
+			if _, q, ok := strings.Cut(u, "?"); ok {
+				if v, err := url.ParseQuery(q); err == nil && v.Get("project") != "" {
+					project = v.Get("project")
+				}
+			}
+			if slices.Contains(projects, project) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // UnknownRemoteError is the §9.1 plan-time failure for an image reference
