@@ -134,7 +134,21 @@ func TestRepairNeverStarted(t *testing.T) {
 		t.Fatal("the interrupted apply succeeded")
 	}
 	f.Fail("UpdateInstanceState", "", nil)
-	reapply(t, f, s, "~ instance a/a1 (start, repair: never started since an earlier run created it)")
+	p := planFor(t, f, s, reconcile.Options{})
+	if !strings.Contains(planText(p), "~ instance a/a1 (start, repair: never started since an earlier run created it)") {
+		t.Errorf("plan:\n%s", planText(p))
+	}
+	r, out, errOut := run(t, f, p, func(o *Options) { o.Nesting = &Nesting{Level: 0} })
+	if !r.OK() {
+		t.Fatalf("%s\n%s", out, errOut)
+	}
+	// The first start is this run's: the context files come with it.
+	if got, ok := f.InstanceFile("a", "a1", ContextDir+"/absolute_level"); !ok || string(got.Content) != "1\n" {
+		t.Errorf("context file after the repair: %q, %v", got.Content, ok)
+	}
+	if p := planFor(t, f, s, reconcile.Options{}); len(p.Changes) > 0 {
+		t.Errorf("plan not empty:\n%s", planText(p))
+	}
 }
 
 // TestRepairDefaultProfile: a run that created a project and stopped

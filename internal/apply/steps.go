@@ -257,6 +257,12 @@ func (e *executor) instanceSteps(ch *change, add func(int, *change, string, func
 	want := d.State != "stopped"
 	project := d.Project
 	needRestart := c.Restart || c.Action == plan.Renumber
+	if li := liveInstance(c.Live); li != nil && li.Config["volatile.apply_template"] == "create" && want {
+		// Never started since an earlier run created it (Incus removes
+		// the key at the first start): its first start is this run's,
+		// and so are its nesting context files.
+		ch.created = true
+	}
 	switch {
 	case want && !running:
 		add(states, ch, "start", func(ctx context.Context) error {
