@@ -163,9 +163,10 @@ func firstLines(text string, subs ...string) string {
 }
 
 // viaProxy runs apply of version 2 through a socket proxy armed to cut
-// after k mutating requests (0: never), and returns the proxy's count, the
-// cut request and the output.
-func (e *crEnv) viaProxy(t *testing.T, k int) (mutations int, cut, output string, code int) {
+// after k mutating requests (0: never), aborting the cut request delay
+// after it is written, and returns the proxy's count, the cut request and
+// the output.
+func (e *crEnv) viaProxy(t *testing.T, k int, delay time.Duration) (mutations int, cut, output string, code int) {
 	t.Helper()
 	var log incusx.RequestLog
 	p, err := incusx.NewSocketProxy(incusSocket(), filepath.Join(t.TempDir(), "incus.socket"), &log)
@@ -173,7 +174,7 @@ func (e *crEnv) viaProxy(t *testing.T, k int) (mutations int, cut, output string
 		t.Fatal(err)
 	}
 	defer p.Close()
-	p.CutAfter(k)
+	p.CutAfter(k, delay)
 	cmd := scCommand(t, binary(t), e.v2, []string{"INCUS_SOCKET=" + p.Path}, crApplyArgs...)
 	var out strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &out
@@ -195,18 +196,22 @@ func (e *crEnv) viaProxy(t *testing.T, k int) (mutations int, cut, output string
 	return p.Mutations(), p.Cut(), out.String(), code
 }
 
+// crOnlyK, when set to a number, limits the sweep to that k (to study one
+// cut by hand).
+const crOnlyK = "ANKLUME_CRASH_K"
+
 // TestApplyCrashSweep cuts the connection of an apply after its k-th
 // mutating request, for every k from 1 to the number of mutating requests
 // the apply makes, and checks after each cut that a plain re-run
 // converges with no manual step: it succeeds, the plan after it is empty,
-// the machines run. The proxy aborts the k-th request once it is written,
-// so Incus sees its client go away while it handles it (a bridge create
-// cut that way used to leave the network Pending forever).
+// the machines run. It sweeps twice: the cut request aborted as soon as
+// it is written (Incus sees its client go away at once), and 300 ms later
+// (a quick request ends unseen by the client; a bridge create is cut in
+// the middle, which used to leave the network Pending forever).
 func TestApplyCrashSweep(t *testing.T) {
 	e := crSetup(t)
-	start := time.Now()
 	e.reset(t)
-	total, _, out, code := e.viaProxy(t, 0)
+	total, _, out, code := e.viaProxy(t, 0, 0)
 	if code != 0 {
 		t.Fatalf("the uncut apply of version 2 failed: exit %d\n%s", code, out)
 	}
@@ -214,27 +219,43 @@ func TestApplyCrashSweep(t *testing.T) {
 	if total < 8 {
 		t.Fatalf("the apply of version 2 made only %d mutating requests; the sweep would prove little", total)
 	}
-	for k := 1; k <= total; k++ {
-		e.reset(t)
-		_, cut, out, code := e.viaProxy(t, k)
-		if cut == "" {
-			t.Fatalf("k=%d: the apply made fewer than %d mutating requests (exit %d)\n%s", k, k, code, out)
+	first, last := 1, total
+	if v := os.Getenv(crOnlyK); v != "" {
+		if _, err := fmt.Sscan(v, &first); err != nil {
+			t.Fatalf("%s=%q: %v", crOnlyK, v, err)
 		}
-		// Only the steps whose failure is a warning may be cut with a
-		// successful exit: the nesting context files and the lock's
-		// release.
-		if code == 0 && !strings.Contains(cut, "anklume-lock") && !strings.Contains(cut, "/files?") {
-			t.Errorf("k=%d: the apply cut at %s exited 0:\n%s", k, cut, out)
-		}
-		e.converge(t, fmt.Sprintf("k=%d (%s)", k, cut))
-		if t.Failed() {
-			t.FailNow()
-		}
+		last = first
 	}
-	t.Logf("sweep: %d mutating requests, %d cuts, each followed by a converging re-run, in %s",
-		total, total, time.Since(start).Round(time.Second))
-	for _, l := range e.crashLines {
-		t.Logf("  %s", l)
+	for _, mode := range []struct {
+		name  string
+		delay time.Duration
+	}{{"at-once", 0}, {"mid-request", 300 * time.Millisecond}} {
+		t.Run(mode.name, func(t *testing.T) {
+			e.crashLines = nil
+			start := time.Now()
+			for k := first; k <= last; k++ {
+				e.reset(t)
+				_, cut, out, code := e.viaProxy(t, k, mode.delay)
+				if cut == "" {
+					t.Fatalf("k=%d: the apply made fewer than %d mutating requests (exit %d)\n%s", k, k, code, out)
+				}
+				// Only the steps whose failure is a warning may be cut
+				// with a successful exit: the nesting context files and
+				// the lock's release.
+				if code == 0 && !strings.Contains(cut, "anklume-lock") && !strings.Contains(cut, "/files?") {
+					t.Errorf("k=%d: the apply cut at %s exited 0:\n%s", k, cut, out)
+				}
+				e.converge(t, fmt.Sprintf("k=%d (%s)", k, cut))
+				if t.Failed() {
+					t.FailNow()
+				}
+			}
+			t.Logf("sweep %s: %d mutating requests, cuts %d..%d, each followed by a converging re-run, in %s",
+				mode.name, total, first, last, time.Since(start).Round(time.Second))
+			for _, l := range e.crashLines {
+				t.Logf("  %s", l)
+			}
+		})
 	}
 }
 

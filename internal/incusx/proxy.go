@@ -31,9 +31,10 @@ type SocketProxy struct {
 	done chan error
 
 	mu        sync.Mutex
-	mutations int    // mutating requests seen
-	cutAfter  int    // 0: never cut
-	cut       string // the request that was cut, "" before
+	mutations int           // mutating requests seen
+	cutAfter  int           // 0: never cut
+	cutDelay  time.Duration // how long the cut request runs before it is aborted
+	cut       string        // the request that was cut, "" before
 }
 
 // NewSocketProxy listens on listenPath and forwards to the Incus socket
@@ -64,11 +65,15 @@ func NewSocketProxy(target, listenPath string, log *RequestLog) (*SocketProxy, e
 }
 
 // CutAfter arms the cut after k mutating requests (k ≥ 1), counted from
-// the proxy's start; k = 0 disarms it.
-func (p *SocketProxy) CutAfter(k int) {
+// the proxy's start; k = 0 disarms it. The k-th request is aborted delay
+// after it is written to Incus (at once with 0), or when its answer comes
+// if that is sooner; its answer never reaches the client. A delay lets a
+// slow request (a bridge create) get past its first steps in Incus
+// before its client goes away, while a quick one ends normally unseen.
+func (p *SocketProxy) CutAfter(k int, delay time.Duration) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.cutAfter = k
+	p.cutAfter, p.cutDelay = k, delay
 }
 
 // Mutations returns how many mutating requests the proxy has seen.
@@ -104,7 +109,7 @@ func (p *SocketProxy) serve(w http.ResponseWriter, r *http.Request) {
 		hangUp(w)
 		return
 	}
-	last := false
+	last, delay := false, p.cutDelay
 	if mutating(r.Method) {
 		p.mutations++
 		if p.cutAfter > 0 && p.mutations == p.cutAfter {
@@ -117,12 +122,18 @@ func (p *SocketProxy) serve(w http.ResponseWriter, r *http.Request) {
 		p.rp.ServeHTTP(w, r)
 		return
 	}
-	// Forward the request and abort it the moment it is written: Incus
+	// Forward the request and abort it delay after it is written: Incus
 	// gets it whole, then sees its client go away while it handles it.
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
 	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
-		WroteRequest: func(httptrace.WroteRequestInfo) { cancel() },
+		WroteRequest: func(httptrace.WroteRequestInfo) {
+			if delay <= 0 {
+				cancel()
+				return
+			}
+			time.AfterFunc(delay, cancel)
+		},
 	})
 	p.rp.ServeHTTP(discard{}, r.WithContext(ctx))
 	hangUp(w)
