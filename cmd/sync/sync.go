@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -34,6 +35,8 @@ type Options struct {
 	// Getwd returns the current directory, against which a relative base
 	// directory is resolved.
 	Getwd func() (string, error)
+	// Getenv reads the environment (nil: empty).
+	Getenv func(string) string
 
 	DryRun       bool
 	Diff         bool
@@ -51,6 +54,7 @@ func NewCmdSync(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 		Host:    f.Host,
 		Remote:  f.Remote,
 		Getwd:   f.Getwd,
+		Getenv:  f.Getenv,
 	}
 	cmd := &cobra.Command{
 		Use:   "sync",
@@ -128,7 +132,7 @@ func Run(opts *Options) error {
 		opts.printPlanErrors(err)
 		return cmdutil.ErrSilent
 	}
-	if err := plan.Apply(out, tree.Options{DryRun: opts.DryRun, Diff: opts.Diff}); err != nil {
+	if err := plan.Apply(out, tree.Options{DryRun: opts.DryRun, Diff: opts.Diff, Pause: opts.pause()}); err != nil {
 		return err
 	}
 
@@ -138,6 +142,32 @@ func Run(opts *Options) error {
 		return err
 	}
 	return tree.ReportOrphans(out, base, orphans, opts.CleanOrphans, opts.DryRun)
+}
+
+// EnvTestPause names the test hook that stops sync at a step of its write
+// until the process is killed: set to "staged", sync prints
+// "sync paused: staged" on stderr once every temporary file is written and
+// before any rename, then waits. Tests use it to kill sync mid-write.
+const EnvTestPause = "ANKLUME_TEST_SYNC_PAUSE"
+
+// pause returns the Pause hook asked for by EnvTestPause, or nil.
+func (opts *Options) pause() func(string) {
+	if opts.Getenv == nil {
+		return nil
+	}
+	at := opts.Getenv(EnvTestPause)
+	if at == "" {
+		return nil
+	}
+	return func(step string) {
+		if step != at {
+			return
+		}
+		fmt.Fprintf(opts.IO.ErrOut, "sync paused: %s\n", step)
+		for {
+			time.Sleep(time.Hour)
+		}
+	}
 }
 
 // baseDir returns the absolute base directory (§2.1): --base-dir, or the

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -107,5 +109,118 @@ func TestOrphansNotThroughLinks(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(elsewhere, "old.yml")); err != nil {
 		t.Error(err)
+	}
+}
+
+// deadPid returns the pid of a process that has exited.
+func deadPid(t *testing.T) int {
+	t.Helper()
+	cmd := exec.Command("true")
+	if err := cmd.Run(); err != nil {
+		t.Fatal(err)
+	}
+	return cmd.Process.Pid
+}
+
+// TestStaleTempRemoved: temporary files an interrupted sync left behind
+// (its pid is gone, or an older version's name without a pid) are removed
+// by the next sync, even when nothing else changes; a temporary file of a
+// sync still running, and files of other names, are left alone.
+func TestStaleTempRemoved(t *testing.T) {
+	base := t.TempDir()
+	sync(t, base, desired(), false, Options{})
+	dead := strconv.Itoa(deadPid(t))
+	stale := []string{
+		"group_vars/.all.yml.tmp-" + dead + "-0a1b2c",
+		"roles/base_system/files/.motd.tmp-123456789",
+		".site.yml.tmp-" + dead + "-ff",
+	}
+	kept := []string{
+		"group_vars/.all.yml.tmp-1-0a1b2c", // pid 1 is running
+		"group_vars/.notes.tmp",
+		"group_vars/all.yml.tmp-123",
+	}
+	for _, p := range append(append([]string{}, stale...), kept...) {
+		mustWrite(t, base, p, "partial")
+	}
+	out := sync(t, base, desired(), false, Options{})
+	for _, p := range stale {
+		if _, err := os.Stat(filepath.Join(base, p)); !os.IsNotExist(err) {
+			t.Errorf("%s not removed", p)
+		}
+		if !strings.Contains(out, "removed: "+p+" (temporary file of an interrupted sync)\n") {
+			t.Errorf("output does not report %s:\n%s", p, out)
+		}
+	}
+	for _, p := range kept {
+		if _, err := os.Stat(filepath.Join(base, p)); err != nil {
+			t.Errorf("%s removed", p)
+		}
+	}
+	if !strings.HasSuffix(out, "sync: 0 created, 0 updated, 10 unchanged\n") {
+		t.Errorf("output:\n%s", out)
+	}
+}
+
+// TestFailedWriteKeepsOneGeneration: when a rename fails halfway, the files
+// already renamed are put back (created ones removed, updated ones given
+// their old bytes), so the tree holds only the old generation and no
+// temporary file; the error names the file that failed.
+func TestFailedWriteKeepsOneGeneration(t *testing.T) {
+	base := t.TempDir()
+	old := desired()
+	sync(t, base, old[:6], false, Options{})
+	type state struct {
+		data string
+		mode os.FileMode
+	}
+	read := func() map[string]state {
+		m := map[string]state{}
+		err := filepath.WalkDir(base, func(p string, d os.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return err
+			}
+			b, err := os.ReadFile(p)
+			info, _ := d.Info()
+			rel, _ := filepath.Rel(base, p)
+			m[filepath.ToSlash(rel)] = state{string(b), info.Mode()}
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	before := read()
+	next := desired()
+	for i := range next {
+		next[i].Content = append([]byte("# v2\n"), next[i].Content...)
+	}
+	p, err := NewPlan(base, next, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	renames := 0
+	p.beforeRename = func(tmp string) error {
+		if renames++; renames == 8 {
+			return errors.New("injected")
+		}
+		return nil
+	}
+	var out bytes.Buffer
+	if err := p.Apply(&out, Options{}); err == nil || !strings.HasSuffix(err.Error(), ": injected") {
+		t.Fatalf("error %v", err)
+	}
+	if out.Len() != 0 {
+		t.Errorf("output %q, want none", out.String())
+	}
+	after := read()
+	if len(after) != len(before) {
+		t.Errorf("tree has %d files, had %d: %v", len(after), len(before), after)
+	}
+	for p, b := range before {
+		if after[p] != b {
+			t.Errorf("%s: %+v, want the old %+v", p, after[p], b)
+		}
 	}
 }
