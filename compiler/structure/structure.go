@@ -29,13 +29,14 @@ import (
 
 // Hints of SPEC.md §2.2, §3.4 and §3.5.
 const (
-	hintDecimal  = `write it in plain decimal: no leading zero, "+", "0x" or "0o"`
-	hintYAML12   = `YAML 1.2 reads yes/no/on/off as strings; write true or false`
-	hintXName    = `an x- key is ignored only in a mapping with fixed keys; move anchors under a top-level key such as x-defaults`
-	hintProfile  = `anklume manages each project's default profile; pick another name`
-	hintUpgrade  = `upgrade anklume`
-	msgDecimal   = `must be a decimal integer`
-	msgNameRules = `(lowercase letters, digits and "-"; must start and end with a letter or digit; at most 63 characters)`
+	hintDecimal     = `write it in plain decimal: no leading zero, "+", "0x" or "0o"`
+	hintYAML12      = `YAML 1.2 reads yes/no/on/off as strings; write true or false`
+	hintXName       = `an x- key is ignored only in a mapping with fixed keys; move anchors under a top-level key such as x-defaults`
+	hintProfile     = `anklume manages each project's default profile; pick another name`
+	hintAnsibleName = `Ansible reads all, ungrouped and localhost as its own groups and host; pick another name`
+	hintUpgrade     = `upgrade anklume`
+	msgDecimal      = `must be a decimal integer`
+	msgNameRules    = `(lowercase letters, digits and "-"; must start and end with a letter or digit; at most 63 characters)`
 )
 
 // validator is the compiled schema together with the parsed document, which

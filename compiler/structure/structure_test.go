@@ -178,6 +178,7 @@ func TestExtensionKeys(t *testing.T) {
 
 // §16 #6, V2, V9, N4, N14, N25: names.
 func TestNames(t *testing.T) {
+	const ansibleHint = "\n  hint: " + hintAnsibleName
 	domain := func(name string) string {
 		return "project_name: demo\nglobal: {}\ndomains:\n  " + name + ": {}\n"
 	}
@@ -198,6 +199,13 @@ func TestNames(t *testing.T) {
 		tcase{"domain -a path is plain", domain("-a"), nil}, // placeholder, replaced below
 		tcase{"N14 default", domain("default"), []string{`infra.yml:4:3: domains.default: domain name "default" is reserved`}},
 		tcase{"N14 anklume-lock", domain("anklume-lock"), []string{`infra.yml:4:3: domains.anklume-lock: domain name "anklume-lock" is reserved`}},
+		// Ansible's implicit groups and host: a domain is a group, a machine a host.
+		tcase{"domain all", domain("all"), []string{"infra.yml:4:3: domains.all: domain name \"all\" is reserved by Ansible" + ansibleHint}},
+		tcase{"domain ungrouped", domain("ungrouped"), []string{"infra.yml:4:3: domains.ungrouped: domain name \"ungrouped\" is reserved by Ansible" + ansibleHint}},
+		tcase{"domain localhost", domain("localhost"), []string{"infra.yml:4:3: domains.localhost: domain name \"localhost\" is reserved by Ansible" + ansibleHint}},
+		tcase{"machine all", machine("all"), []string{"infra.yml:6:7: domains.work.machines.all: machine name \"all\" is reserved by Ansible" + ansibleHint}},
+		tcase{"machine ungrouped", machine("ungrouped"), []string{"infra.yml:6:7: domains.work.machines.ungrouped: machine name \"ungrouped\" is reserved by Ansible" + ansibleHint}},
+		tcase{"machine localhost", machine("localhost"), []string{"infra.yml:6:7: domains.work.machines.localhost: machine name \"localhost\" is reserved by Ansible" + ansibleHint}},
 		tcase{"N4 64 characters", domain(long), []string{`infra.yml:4:3: domains.` + long + `: domain name is 64 characters; the maximum is 63`}},
 		tcase{"N25 domain", domain("x-web"), []string{`infra.yml:4:3: domains.x-web: invalid domain name "x-web": names starting with "x-" are reserved for extension keys` + xHint}},
 		tcase{"V9 machine 1", machine("1"), []string{`infra.yml:6:7: domains.work.machines.1: invalid machine name "1": Incus refuses instance names made only of digits`}},

@@ -261,12 +261,24 @@ func nameMessage(what, v string) (msg, hint string) {
 	switch {
 	case what == "domain" && (v == "default" || v == "anklume-lock"):
 		return "domain name " + q + " is reserved", ""
+	case (what == "domain" || what == "machine") && ansibleReserved(v):
+		return what + " name " + q + " is reserved by Ansible", hintAnsibleName
 	case what == "machine" && digitsRe.MatchString(v):
 		return "invalid machine name " + q + ": Incus refuses instance names made only of digits", ""
 	case what == "profile" && v == "default":
 		return `a domain profile cannot be named "default"`, hintProfile
 	}
 	return pattern, ""
+}
+
+// ansibleReserved reports whether v is a name Ansible gives a meaning of
+// its own: the implicit groups all and ungrouped, and the implicit
+// localhost on which site.yml runs its controller plays. A domain is an
+// inventory group and a machine an inventory host, so neither may take
+// one of these names (a group named localhost would send the controller
+// plays to its machines).
+func ansibleReserved(v string) bool {
+	return v == "all" || v == "ungrouped" || v == "localhost"
 }
 
 // configKeyMessage is the N6 message for a config key.
