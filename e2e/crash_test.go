@@ -348,29 +348,33 @@ type incusd struct {
 	env  []string
 }
 
-// findIncusd finds the one incusd process and reads how it was started.
+// findIncusd finds the incusd daemon process and reads how it was
+// started. The "[lxc monitor]" processes that incusd forks keep its
+// process name and are left out by their command line.
 func findIncusd(t *testing.T) *incusd {
 	t.Helper()
-	out, err := exec.Command("pgrep", "-x", "incusd").Output()
-	pids := strings.Fields(string(out))
-	if err != nil || len(pids) != 1 {
-		skip(t, "expected one incusd process started by hand (scripts/incus-test-env.sh), found %q: %v", pids, err)
+	out, _ := exec.Command("pgrep", "-x", "incusd").Output()
+	var found []*incusd
+	for _, pid := range strings.Fields(string(out)) {
+		var d incusd
+		if _, err := fmt.Sscan(pid, &d.pid); err != nil {
+			t.Fatal(err)
+		}
+		cmdline, err1 := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", d.pid))
+		environ, err2 := os.ReadFile(fmt.Sprintf("/proc/%d/environ", d.pid))
+		if err1 != nil || err2 != nil {
+			continue // gone meanwhile
+		}
+		d.args = strings.Split(strings.TrimRight(string(cmdline), "\x00"), "\x00")
+		d.env = strings.Split(strings.TrimRight(string(environ), "\x00"), "\x00")
+		if filepath.Base(d.args[0]) == "incusd" {
+			found = append(found, &d)
+		}
 	}
-	var d incusd
-	if _, err := fmt.Sscan(pids[0], &d.pid); err != nil {
-		t.Fatal(err)
+	if len(found) != 1 {
+		skip(t, "expected one incusd daemon started by hand (scripts/incus-test-env.sh), found %d", len(found))
 	}
-	cmdline, err1 := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", d.pid))
-	environ, err2 := os.ReadFile(fmt.Sprintf("/proc/%d/environ", d.pid))
-	if err1 != nil || err2 != nil {
-		t.Fatalf("reading incusd's command line: %v %v", err1, err2)
-	}
-	d.args = strings.Split(strings.TrimRight(string(cmdline), "\x00"), "\x00")
-	d.env = strings.Split(strings.TrimRight(string(environ), "\x00"), "\x00")
-	if filepath.Base(d.args[0]) != "incusd" {
-		t.Fatalf("incusd's command line is %q", d.args)
-	}
-	return &d
+	return found[0]
 }
 
 // restart stops incusd by its pid (SIGTERM: Incus's restart signal, which
