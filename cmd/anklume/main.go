@@ -4,19 +4,22 @@ package main
 
 import (
 	"os"
+	"runtime/debug"
 
-	"github.com/anklume/anklume/cmd/cmdutil"
 	"github.com/anklume/anklume/cmd/root"
+	versioncmd "github.com/anklume/anklume/cmd/version"
 	"github.com/anklume/anklume/schema"
 )
 
-// Set with -ldflags "-X main.version=… -X main.commit=…".
+// Set with -ldflags "-X main.version=… -X main.commit=…"; without them the
+// version and commit come from the build information Go records.
 var (
-	version = "dev"
-	commit  = "unknown"
+	version string
+	commit  string
 )
 
 func main() {
-	f := root.NewFactory(cmdutil.BuildInfo{Version: version, Commit: commit}, schema.JSON, schema.Part)
+	bi, _ := debug.ReadBuildInfo()
+	f := root.NewFactory(versioncmd.Resolve(version, commit, bi), schema.JSON, schema.Part)
 	os.Exit(int(root.Main(f, os.Args[1:])))
 }

@@ -33,6 +33,7 @@ import (
 	"github.com/anklume/anklume/internal/lock"
 	nftsys "github.com/anklume/anklume/internal/nftables"
 	"github.com/anklume/anklume/internal/plan"
+	"github.com/anklume/anklume/internal/plural"
 	"github.com/anklume/anklume/internal/reconcile"
 )
 
@@ -41,7 +42,7 @@ const (
 	MsgOutdated  = "generated tree is out of date; run anklume sync"
 	MsgRemoteNFT = "--remote: apply would load the nftables rules on this machine, not on the Incus host; deploy them on the Incus host with anklume nftables deploy and re-run with --no-nftables"
 	HintNotRoot  = "run as root, or pass --no-nftables"
-	MsgNoAnsible = "ansible-playbook not found in PATH; it is needed to provision %d machines"
+	MsgNoAnsible = "ansible-playbook not found in PATH; it is needed to provision %s"
 	HintAnsible  = "install ansible-core, or pass --no-provision"
 	Prompt       = `Type "yes" to confirm these deletions, replacements, renumberings and moves: `
 	MsgNeedYes   = "the plan deletes, replaces, renumbers or moves objects; re-run with --yes to confirm"
@@ -96,14 +97,17 @@ func NewCmdApply(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 		Color: f.ColorEnabled,
 	}
 	cmd := &cobra.Command{
-		Use:   "apply",
+		Use: "apply",
+		Example: "  anklume apply\n" +
+			"  anklume apply --limit work --yes\n" +
+			"  anklume apply --no-provision --no-snapshot",
 		Short: "Make Incus match the PSOT",
 		Long: "Compile infra.yml, plan the changes against the Incus server, and carry them out:\n" +
 			"the generated tree is written, the nftables isolation rules are loaded before any\n" +
 			"Incus change, then projects, networks, profiles, volumes and instances are created,\n" +
 			"updated and deleted in priority order, and machines with roles are provisioned.\n" +
 			"Deletions, replacements, renumberings and moves need confirmation (or --yes).",
-		Args: cobra.NoArgs,
+		Args: cmdutil.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if opts.Jobs < 1 {
 				return cmdutil.FlagErrorf("-j must be at least 1")
@@ -242,7 +246,7 @@ func Run(ctx context.Context, opts *Options) error {
 	withRoles := machinesWithRoles(scope)
 	if !opts.NoProvision && len(withRoles) > 0 {
 		if _, err := opts.LookPath("ansible-playbook"); err != nil {
-			return opts.fail(fmt.Sprintf(MsgNoAnsible, len(withRoles)), HintAnsible)
+			return opts.fail(fmt.Sprintf(MsgNoAnsible, plural.N(len(withRoles), "machine")), HintAnsible)
 		}
 	}
 

@@ -170,7 +170,7 @@ func TestApplyPreconditions(t *testing.T) {
 		{"remote", func(e *env, o *Options) { o.Remote = func() string { return "r" } },
 			"error: " + MsgRemoteNFT + "\n"},
 		{"no ansible", func(e *env, o *Options) { e.noAnsib = true },
-			"error: ansible-playbook not found in PATH; it is needed to provision 1 machines\n  hint: install ansible-core, or pass --no-provision\n"},
+			"error: ansible-playbook not found in PATH; it is needed to provision 1 machine\n  hint: install ansible-core, or pass --no-provision\n"},
 		{"no nft", func(e *env, o *Options) {
 			o.NFT.LookPath = func(string) (string, error) { return "", errors.New("no") }
 		}, "error: nft not found in PATH\n  hint: install nftables\n"},

@@ -40,7 +40,12 @@ type Options struct {
 // function in tests; nil runs the real one.
 func NewCmdBackup(f *cmdutil.Factory, runF func(string, *Options) error) *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "backup",
+		Use: "backup",
+		Long: "Export an instance with its snapshots to a file, optionally encrypted with age,\n" +
+			"and import such a file back as a new instance.",
+		Example: "  anklume backup create web\n" +
+			"  anklume backup create web --recipient age1qyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqs3290gq\n" +
+			"  anklume backup restore backups/web-20260101-120000.tar.gz --name web-restored",
 		Short: "Export an instance to a file (optionally age-encrypted) and import it back",
 	}
 	run := func(name string, o *Options) func(*cobra.Command, []string) error {
@@ -54,9 +59,13 @@ func NewCmdBackup(f *cmdutil.Factory, runF func(string, *Options) error) *cobra.
 	}
 	oc := &Options{Env: snapshotcmd.NewEnv(f)}
 	create := &cobra.Command{
-		Use:   "create MACHINE",
+		Use: "create MACHINE",
+		Long: "Export MACHINE (its instance and snapshots) to <DIR>/<machine>-YYYYMMDD-HHMMSS.tar.gz,\n" +
+			"mode 0600, or to a .tar.gz.age file encrypted to every --recipient.",
+		Example: "  anklume backup create web\n" +
+			"  anklume backup create web --output /srv/backups --recipients-file ~/.ssh/authorized_keys",
 		Short: "Write <DIR>/<machine>-YYYYMMDD-HHMMSS.tar.gz[.age], mode 0600",
-		Args:  exactlyOne("MACHINE"),
+		Args:  cmdutil.ExactArgs("MACHINE"),
 		RunE:  run("create", oc),
 	}
 	fl := create.Flags()
@@ -67,9 +76,13 @@ func NewCmdBackup(f *cmdutil.Factory, runF func(string, *Options) error) *cobra.
 
 	or := &Options{Env: snapshotcmd.NewEnv(f)}
 	restore := &cobra.Command{
-		Use:   "restore FILE",
+		Use: "restore FILE",
+		Long: "Import a backup file written by backup create as a new instance, in the\n" +
+			"machine's domain (or --domain), under the machine's name (or --name).",
+		Example: "  anklume backup restore backups/web-20260101-120000.tar.gz\n" +
+			"  anklume backup restore web.tar.gz.age --identity ~/.config/age/key.txt --name web2",
 		Short: "Import a backup as a new instance",
-		Args:  exactlyOne("FILE"),
+		Args:  cmdutil.ExactArgs("FILE"),
 		RunE:  run("restore", or),
 	}
 	fl = restore.Flags()
@@ -78,15 +91,6 @@ func NewCmdBackup(f *cmdutil.Factory, runF func(string, *Options) error) *cobra.
 	fl.StringVar(&or.Identity, "identity", "", "age identity file or SSH private key, for a .age backup")
 	cmd.AddCommand(create, restore)
 	return cmd
-}
-
-func exactlyOne(what string) cobra.PositionalArgs {
-	return func(c *cobra.Command, args []string) error {
-		if len(args) != 1 {
-			return cmdutil.FlagErrorf("%s takes exactly one %s", c.Name(), what)
-		}
-		return nil
-	}
 }
 
 // Run runs one subcommand.

@@ -251,7 +251,7 @@ func TestBackupCreateErrors(t *testing.T) {
 		}
 	}
 	got := e.run("backup", "create")
-	if got.code != 1 || !strings.HasPrefix(got.stderr, "error: create takes exactly one MACHINE\n\nUsage:\n  anklume backup create MACHINE") {
+	if got.code != 1 || got.stderr != "error: backup create: expected 1 argument (MACHINE), got 0\nRun 'anklume backup create --help' for usage.\n" {
 		t.Errorf("backup create without MACHINE: %+v", got)
 	}
 }

@@ -13,14 +13,18 @@ var Shells = []string{"bash", "zsh", "fish", "powershell"}
 // NewCmdCompletion builds the completion command.
 func NewCmdCompletion(f *cmdutil.Factory) *cobra.Command {
 	return &cobra.Command{
-		Use:   "completion bash|zsh|fish|powershell",
-		Short: "Print a shell completion script",
-		Long: "Print the completion script for a shell. For example, for bash:\n\n" +
-			"  source <(anklume completion bash)",
+		Use: "completion bash|zsh|fish|powershell",
+		Long: "Print the completion script for a shell. Besides commands and flags, it\n" +
+			"completes the names of domains, machines, examples, roles and remotes from\n" +
+			"infra.yml, and snapshot names from the Incus server.",
+		Example: "  source <(anklume completion bash)\n" +
+			"  anklume completion zsh > \"${fpath[1]}/_anklume\"\n" +
+			"  anklume completion fish > ~/.config/fish/completions/anklume.fish",
+		Short:     "Print a shell completion script",
 		ValidArgs: Shells,
 		Args: func(cmd *cobra.Command, args []string) error {
-			if len(args) != 1 {
-				return cmdutil.FlagErrorf("expected one shell: bash, zsh, fish or powershell")
+			if err := cmdutil.ExactArgs("SHELL")(cmd, args); err != nil {
+				return err
 			}
 			return nil
 		},

@@ -55,7 +55,7 @@ func NewCmdConsole(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command
 		Example: "  anklume console\n" +
 			"  anklume console --limit work --limit perso\n" +
 			"  anklume console --no-attach && tmux attach -t anklume",
-		Args:              cobra.NoArgs,
+		Args:              cmdutil.NoArgs,
 		ValidArgsFunction: cobra.NoFileCompletions,
 		RunE: func(c *cobra.Command, args []string) error {
 			if runF != nil {

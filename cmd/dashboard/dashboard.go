@@ -56,7 +56,7 @@ func NewCmdDashboard(f *cmdutil.Factory, runF func(*Options) error) *cobra.Comma
 		Example: "  anklume dashboard\n" +
 			"  anklume dashboard --listen 127.0.0.1:9000\n" +
 			"  curl -s http://127.0.0.1:8888/api/policies",
-		Args:              cobra.NoArgs,
+		Args:              cmdutil.NoArgs,
 		ValidArgsFunction: cobra.NoFileCompletions,
 		RunE: func(c *cobra.Command, args []string) error {
 			if runF != nil {

@@ -46,8 +46,8 @@ func NewCmdDesktop(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command
 			"  anklume desktop tmux --install --config ~/.tmux/anklume.conf",
 		ValidArgs: desktop.Kinds,
 		Args: func(c *cobra.Command, args []string) error {
-			if len(args) != 1 {
-				return cmdutil.FlagErrorf("desktop needs one argument: sway, i3 or tmux")
+			if err := cmdutil.ExactArgs("sway|i3|tmux")(c, args); err != nil {
+				return err
 			}
 			for _, k := range desktop.Kinds {
 				if args[0] == k {

@@ -17,13 +17,15 @@ func NewCmdDestroy(f *cmdutil.Factory, runF func(*flush.Options) error) *cobra.C
 	opts := flush.NewOptions(f)
 	opts.Destroy = true
 	cmd := &cobra.Command{
-		Use:   "destroy --limit DOMAIN [--limit DOMAIN]...",
+		Use: "destroy --limit DOMAIN [--limit DOMAIN]...",
+		Example: "  anklume destroy --limit sandbox\n" +
+			"  anklume destroy --limit lab --limit sandbox --yes",
 		Short: "Destroy the Incus objects of some domains",
 		Long: "Delete the instances, profiles, storage volumes, project and bridge that anklume\n" +
 			"owns for the named domains. Protected instances, protected volumes and adopted\n" +
 			"objects are kept unless --force. The domains stay in infra.yml: the next apply\n" +
 			"creates them again.",
-		Args: cobra.NoArgs,
+		Args: cmdutil.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if runF != nil {
 				return runF(opts)

@@ -30,7 +30,10 @@ type Options struct {
 func NewCmdDisp(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 	opts := &Options{Env: snapshotcmd.NewEnv(f)}
 	cmd := &cobra.Command{
-		Use:   "disp [--domain D] [--image REF] [--vm] [-- CMD ARGS...]",
+		Use: "disp [--domain D] [--image REF] [--vm] [-- CMD ARGS...]",
+		Example: "  anklume disp\n" +
+			"  anklume disp -- uname -a\n" +
+			"  anklume disp --vm --domain sandbox -- cat /etc/os-release",
 		Short: "Run a command in a throwaway instance of a disposable domain",
 		Long: "Create an ephemeral instance <prefix>disp-YYYYMMDD-HHMMSS in the first domain with\n" +
 			"trust_level: disposable (or --domain), run CMD ARGS in it as an argument vector\n" +

@@ -306,7 +306,7 @@ func TestDisp(t *testing.T) {
 func TestDispUsage(t *testing.T) {
 	e := newEnv(t, psot)
 	got := e.run(strings.NewReader(""), "disp", "echo", "hi")
-	want := "error: put the command after --: anklume disp -- CMD ARGS...\n\nUsage:\n  anklume disp [--domain D] [--image REF] [--vm] [-- CMD ARGS...] [flags]\n"
+	want := "error: put the command after --: anklume disp -- CMD ARGS...\nRun 'anklume disp --help' for usage.\n"
 	if got.code != 1 || got.stdout != "" || !strings.HasPrefix(got.stderr, want) {
 		t.Errorf("disp echo hi: %+v", got)
 	}

@@ -57,11 +57,13 @@ type Options struct {
 func NewCmdDoctor(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 	opts := &Options{IO: f.IO, Globals: f.Globals, Source: f.Source, Host: f.Host, Remote: f.Remote, Getwd: f.Getwd, Incus: f.Incus}
 	cmd := &cobra.Command{
-		Use:   "doctor",
+		Use: "doctor",
+		Example: "  anklume doctor\n" +
+			"  anklume doctor --json",
 		Short: "Check the host: Incus, nftables, Ansible, the lock, the generated tree and orphans",
 		Long: "Run the checks of the host anklume needs, each printed as [ok], [warn] or [fail]\n" +
 			"followed by <id>: <text>. The exit status is 1 if any check fails.",
-		Args: cobra.NoArgs,
+		Args: cmdutil.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if runF != nil {
 				return runF(opts)

@@ -70,13 +70,15 @@ type Options struct {
 func NewCmdFlush(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 	opts := NewOptions(f)
 	cmd := &cobra.Command{
-		Use:   "flush",
+		Use: "flush",
+		Example: "  anklume flush\n" +
+			"  anklume flush --yes --files",
 		Short: "Destroy every Incus object of this infrastructure",
 		Long: "Delete the instances, images, profiles, storage volumes, projects and bridges that\n" +
 			"anklume owns for this infrastructure, in that order, then remove the nftables rules.\n" +
 			"Protected instances, protected volumes and adopted objects are kept unless --force.\n" +
 			"On a production host (absolute_level 0) --allow-production is required.",
-		Args: cobra.NoArgs,
+		Args: cmdutil.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if runF != nil {
 				return runF(opts)

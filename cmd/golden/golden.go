@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -29,7 +30,14 @@ type Options struct {
 // function of every subcommand in tests; nil runs the real one.
 func NewCmdGolden(f *cmdutil.Factory, runF func(string, *Options) error) *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "golden",
+		Use: "golden",
+		Long: "A golden machine is one whose pristine snapshot serves as a template: create\n" +
+			"takes that snapshot, derive copies it to a new instance, publish turns it into\n" +
+			"an image, list shows the machines that have one.",
+		Example: "  anklume golden create web\n" +
+			"  anklume golden derive web web2\n" +
+			"  anklume golden publish web web-golden\n" +
+			"  anklume golden list",
 		Short: "Golden images: a machine's pristine snapshot, derived instances, published images",
 	}
 	sub := func(use, short string, nargs int, setup func(*cobra.Command, *Options)) *cobra.Command {
@@ -42,10 +50,10 @@ func NewCmdGolden(f *cmdutil.Factory, runF func(string, *Options) error) *cobra.
 			}
 		}
 		c := &cobra.Command{
-			Use: use, Short: short,
+			Use: use, Short: short, Long: help[name].long, Example: help[name].example,
 			Args: func(c *cobra.Command, args []string) error {
-				if len(args) != nargs {
-					return cmdutil.FlagErrorf("%s takes %d argument(s)", name, nargs)
+				if err := cmdutil.ExactArgs(strings.Fields(use)[1:]...)(c, args); err != nil {
+					return err
 				}
 				o.Args = args
 				return nil
@@ -168,4 +176,30 @@ func writeJSON(opts *Options, entries []golden.Entry) error {
 		return fmt.Errorf("writing JSON: %w", err)
 	}
 	return nil
+}
+
+// help holds the long description and examples of each golden subcommand.
+var help = map[string]struct{ long, example string }{
+	"create": {
+		long: "Stop MACHINE, replace its snapshot pristine with a new one, and start it again\n" +
+			"if it was running. pristine never expires.",
+		example: "  anklume golden create web",
+	},
+	"derive": {
+		long: "Copy MACHINE's pristine snapshot to a new stopped instance NEW, without\n" +
+			"anklume's ownership keys, static IP or delete protection (add NEW to infra.yml\n" +
+			"to manage it).",
+		example: "  anklume golden derive web web2\n" +
+			"  anklume golden derive web web3 --domain lab",
+	},
+	"publish": {
+		long: "Publish MACHINE's pristine snapshot as an image with alias ALIAS, usable as\n" +
+			"os_image in infra.yml.",
+		example: "  anklume golden publish web web-golden",
+	},
+	"list": {
+		long: "List the machines of infra.yml that have a pristine snapshot.",
+		example: "  anklume golden list\n" +
+			"  anklume golden list --json",
+	},
 }

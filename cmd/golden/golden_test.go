@@ -184,7 +184,7 @@ func TestGoldenCreate(t *testing.T) {
 		}
 	}
 	got := e.run("golden", "create")
-	if got.code != 1 || !strings.HasPrefix(got.stderr, "error: create takes 1 argument(s)\n\nUsage:\n  anklume golden create MACHINE") {
+	if got.code != 1 || got.stderr != "error: golden create: expected 1 argument (MACHINE), got 0\nRun 'anklume golden create --help' for usage.\n" {
 		t.Errorf("golden create without MACHINE: %+v", got)
 	}
 }
@@ -226,7 +226,7 @@ func TestGoldenList(t *testing.T) {
 		t.Errorf("list --json:\n%s%s\nwant:\n%s", got.stdout, got.stderr, want)
 	}
 	got := e.run("golden", "list", "web")
-	if got.code != 1 || !strings.HasPrefix(got.stderr, "error: list takes 0 argument(s)\n\nUsage:\n") {
+	if got.code != 1 || got.stderr != "error: golden list: expected no arguments, got 1 (\"web\")\nRun 'anklume golden list --help' for usage.\n" {
 		t.Errorf("golden list web: %+v", got)
 	}
 }
@@ -305,7 +305,7 @@ func TestGoldenDerive(t *testing.T) {
 		}
 	}
 	got := e.run("golden", "derive", "web")
-	if got.code != 1 || !strings.HasPrefix(got.stderr, "error: derive takes 2 argument(s)\n\nUsage:\n  anklume golden derive MACHINE NEW") {
+	if got.code != 1 || got.stderr != "error: golden derive: expected 2 arguments (MACHINE NEW), got 1\nRun 'anklume golden derive --help' for usage.\n" {
 		t.Errorf("derive web: %+v", got)
 	}
 }
@@ -351,7 +351,7 @@ func TestGoldenPublish(t *testing.T) {
 		t.Errorf("second publish: %+v", got)
 	}
 	got = e.run("golden", "publish", "web")
-	if got.code != 1 || !strings.HasPrefix(got.stderr, "error: publish takes 2 argument(s)\n\nUsage:\n  anklume golden publish MACHINE ALIAS") {
+	if got.code != 1 || got.stderr != "error: golden publish: expected 2 arguments (MACHINE ALIAS), got 1\nRun 'anklume golden publish --help' for usage.\n" {
 		t.Errorf("publish web: %+v", got)
 	}
 }

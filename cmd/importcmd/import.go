@@ -50,13 +50,16 @@ func NewCmdImport(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command 
 		Stat: os.Stat, WriteFile: os.WriteFile,
 	}
 	cmd := &cobra.Command{
-		Use:   "import",
+		Use: "import",
+		Example: "  anklume import\n" +
+			"  anklume import -o - --only-anklume\n" +
+			"  anklume import --project default -o infra.yml --force",
 		Short: "Write the infra.yml that describes what Incus holds",
 		Long: "Read the Incus server (GET requests only: nothing is changed) and write a PSOT:\n" +
 			"the anklume-owned projects, bridges, profiles, volumes and instances become domains\n" +
 			"and machines, network policies come back from the projects, and projects anklume\n" +
 			"does not own become semi-trusted domains on a best-effort basis.",
-		Args: cobra.NoArgs,
+		Args: cmdutil.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if runF != nil {
 				return runF(opts)

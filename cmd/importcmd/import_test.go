@@ -90,7 +90,7 @@ func TestImportCommand(t *testing.T) {
 	file := filepath.Join(dir, "infra.imported.yml")
 
 	got := run(t, f, dir, "import")
-	wantErr := "import: wrote infra.imported.yml (project_name \"demo\", 1 domains, 1 machines, 1 network policies)\n"
+	wantErr := "import: wrote infra.imported.yml (project_name \"demo\", 1 domain, 1 machine, 1 network policy)\n"
 	if got.code != 0 || got.stdout != "" || got.stderr != wantErr {
 		t.Fatalf("import: %+v", got)
 	}

@@ -63,13 +63,16 @@ type Options struct {
 func NewCmdInit(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 	opts := &Options{IO: f.IO, Globals: f.Globals, Getwd: f.Getwd, Schema: f.Schema}
 	cmd := &cobra.Command{
-		Use:   "init",
+		Use: "init",
+		Example: "  anklume init\n" +
+			"  anklume init --list\n" +
+			"  anklume init --example tor-gateway",
 		Short: "Write a starter infra.yml from an embedded example",
 		Long: "Write infra.yml in the current directory (or --base-dir) from one of the embedded\n" +
 			"examples (default " + examples.Default + "), with a project_name made unique for this\n" +
 			"directory, and " + SchemaPath + ", the JSON Schema its modeline points at.\n" +
 			"An existing infra.yml is never replaced without --force.",
-		Args: cobra.NoArgs,
+		Args: cmdutil.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if opts.Globals != nil && opts.Globals.FileSet {
 				return cmdutil.FlagErrorf("init does not read -f/--file; it writes infra.yml in the current directory or in --base-dir")

@@ -75,7 +75,10 @@ func NewCmdNftables(f *cmdutil.Factory, runF func(*Options) error) *cobra.Comman
 		return Run(opts)
 	}
 	cmd := &cobra.Command{
-		Use:   "nftables <command>",
+		Use: "nftables",
+		Example: "  anklume nftables render\n" +
+			"  sudo anklume nftables deploy\n" +
+			"  anklume nftables status",
 		Short: "Render, deploy and check the nftables isolation rules (table inet anklume)",
 		Long: "The isolation between domains is one nftables table, inet anklume, generated from\n" +
 			"the PSOT: render prints it, deploy loads it on this host atomically and keeps it\n" +
@@ -83,31 +86,33 @@ func NewCmdNftables(f *cmdutil.Factory, runF func(*Options) error) *cobra.Comman
 		// Without a subcommand the help is printed; an unknown one is a
 		// usage error (exit 1), not help.
 		Args: cobra.ArbitraryArgs,
-		RunE: func(c *cobra.Command, args []string) error {
-			if len(args) > 0 {
-				return cmdutil.FlagErrorf("unknown command %q for %q", args[0], c.CommandPath())
-			}
-			return c.Help()
-		},
+		RunE: cmdutil.GroupRunE,
 	}
 
 	ro := newOpts(Render)
 	renderCmd := &cobra.Command{
-		Use:   "render",
+		Use: "render",
+		Long: "Print the nftables ruleset that isolates the domains, as generated from the\n" +
+			"PSOT: the table inet anklume that deploy loads. Nothing is changed.",
+		Example: "  anklume nftables render\n" +
+			"  anklume nftables render -o /tmp/anklume.nft",
 		Short: "Print the ruleset (the content of the managed section)",
-		Args:  cobra.NoArgs,
+		Args:  cmdutil.NoArgs,
 		RunE:  func(*cobra.Command, []string) error { return run(ro) },
 	}
 	renderCmd.Flags().StringVarP(&ro.Output, "output", "o", "", "write the ruleset to `FILE` instead of stdout")
 
 	do := newOpts(Deploy)
 	deployCmd := &cobra.Command{
-		Use:   "deploy",
+		Use: "deploy",
+		Example: "  sudo anklume nftables deploy\n" +
+			"  sudo anklume nftables deploy --dry-run\n" +
+			"  sudo anklume nftables deploy --no-persist",
 		Short: "Check and load the ruleset on this host, and load it again at boot",
 		Long: "Refresh nftables/anklume-isolation.nft, refuse anything in it but table inet anklume,\n" +
 			"check it with nft -c, load it with nft -f (one atomic transaction) and copy it to\n" +
 			"/etc/nftables.d/ with a systemd unit that loads it at boot. Needs root.",
-		Args: cobra.NoArgs,
+		Args: cmdutil.NoArgs,
 		RunE: func(*cobra.Command, []string) error { return run(do) },
 	}
 	fl := deployCmd.Flags()
@@ -117,9 +122,14 @@ func NewCmdNftables(f *cmdutil.Factory, runF func(*Options) error) *cobra.Comman
 
 	so := newOpts(Status)
 	statusCmd := &cobra.Command{
-		Use:   "status",
+		Use: "status",
+		Long: "Compare the table inet anklume loaded in the kernel with the one the PSOT\n" +
+			"generates. Exit 0 when they match, 2 on drift or when the table is not\n" +
+			"loaded, 1 on error.",
+		Example: "  anklume nftables status\n" +
+			"  sudo anklume nftables status",
 		Short: "Compare the loaded table with the PSOT (exit 2 on drift or when not loaded)",
-		Args:  cobra.NoArgs,
+		Args:  cmdutil.NoArgs,
 		RunE:  func(*cobra.Command, []string) error { return run(so) },
 	}
 

@@ -62,12 +62,16 @@ func NewCmdPlan(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 		DirExists: dirExists,
 	}
 	cmd := &cobra.Command{
-		Use:   "plan",
+		Use: "plan",
+		Example: "  anklume plan\n" +
+			"  anklume plan --limit work\n" +
+			"  anklume plan --json\n" +
+			"  anklume plan --detailed-exitcode",
 		Short: "Show what apply would change in Incus",
 		Long: "Validate and resolve infra.yml (or infra/), read the live Incus state and print\n" +
 			"the changes apply would make: + create, ~ update, -/+ replace, - delete, ! note.\n" +
 			"Nothing is changed.",
-		Args: cobra.NoArgs,
+		Args: cmdutil.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if runF != nil {
 				return runF(opts)

@@ -5,6 +5,7 @@ package root
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -47,7 +48,12 @@ func NewCmdRoot(f *cmdutil.Factory) *cobra.Command {
 	}
 	g := f.Globals
 	cmd := &cobra.Command{
-		Use:   "anklume",
+		Use: "anklume",
+		Example: "  anklume init --example developer\n" +
+			"  anklume validate\n" +
+			"  anklume plan\n" +
+			"  anklume apply\n" +
+			"  anklume status",
 		Short: "Compile infra.yml into compartmentalised Incus infrastructure",
 		Long: "anklume compiles one declarative description of a compartmentalised machine\n" +
 			"(infra.yml, the PSOT) into Incus projects, bridges, profiles and instances,\n" +
@@ -95,12 +101,42 @@ func NewCmdRoot(f *cmdutil.Factory) *cobra.Command {
 		consolecmd.NewCmdConsole(f, nil), shellcmd.NewCmdShell(f, nil), dashboardcmd.NewCmdDashboard(f, nil),
 		desktopcmd.NewCmdDesktop(f, nil), clipboardcmd.NewCmdClipboard(f, nil), copycmd.NewCmdCopy(f, nil),
 	)
+	finish(cmd, f)
 	return cmd
 }
 
+// finish sets what the whole tree shares once every command is added:
+// --version, one usage line per command, and the run function of the
+// commands that only group subcommands.
+func finish(cmd *cobra.Command, f *cmdutil.Factory) {
+	cmd.Version = version.String(f.Build)
+	cmd.SetVersionTemplate("anklume {{.Version}}\n")
+	// A command that only groups subcommands shows "anklume snapshot
+	// [command]", not also "anklume snapshot [flags]".
+	cmd.SetUsageTemplate(strings.Replace(cmd.UsageTemplate(),
+		"Usage:{{if .Runnable}}", "Usage:{{if and .Runnable (not .HasAvailableSubCommands)}}", 1))
+	groupCommands(cmd)
+}
+
+// groupCommands gives every command that only groups subcommands the run
+// function cmdutil.GroupRunE, so that an unknown subcommand is a usage
+// error (exit 1) instead of the help with exit 0.
+func groupCommands(c *cobra.Command) {
+	for _, sub := range c.Commands() {
+		if sub.HasSubCommands() && sub.Run == nil && sub.RunE == nil {
+			sub.RunE = cmdutil.GroupRunE
+			sub.Args = cobra.ArbitraryArgs
+		}
+		groupCommands(sub)
+	}
+}
+
 // Main runs the command line args and returns the exit code. It is the one
-// place that prints errors: "error: MSG" on stderr, followed by the usage
-// for a flag error.
+// place that prints errors: "error: MSG" on stderr; a usage error (unknown
+// flag or command, wrong arguments) adds one line, as gh does:
+//
+//	error: unknown flag: --nope
+//	Run 'anklume plan --help' for usage.
 func Main(f *cmdutil.Factory, args []string) cmdutil.ExitCode {
 	cmd := NewCmdRoot(f)
 	cmd.SetArgs(args)
@@ -115,14 +151,13 @@ func Main(f *cmdutil.Factory, args []string) cmdutil.ExitCode {
 	if errors.Is(err, cmdutil.ErrSilent) {
 		return cmdutil.ExitFailure
 	}
-	fmt.Fprintf(f.IO.ErrOut, "error: %s\n", err)
+	fmt.Fprintf(f.IO.ErrOut, "error: %s\n", oneLine(err.Error()))
 	var flagErr *cmdutil.FlagError
 	if errors.As(err, &flagErr) || isCobraUsageError(err) {
 		if executed == nil {
 			executed = cmd
 		}
-		executed.InitDefaultHelpFlag() // not yet added when parsing failed early
-		fmt.Fprintf(f.IO.ErrOut, "\n%s", executed.UsageString())
+		fmt.Fprintf(f.IO.ErrOut, "Run '%s --help' for usage.\n", executed.CommandPath())
 	}
 	return cmdutil.ExitFailure
 }
@@ -134,4 +169,23 @@ func isCobraUsageError(err error) bool {
 	return strings.HasPrefix(msg, "unknown command ") ||
 		strings.HasPrefix(msg, "accepts ") ||
 		strings.HasPrefix(msg, "invalid argument ")
+}
+
+// oneLine folds cobra's unknown-command suggestions ("\n\nDid you mean
+// this?\n\tplan\n") into the message: `…; did you mean "plan"?`.
+func oneLine(msg string) string {
+	head, rest, ok := strings.Cut(msg, "\n\nDid you mean this?\n")
+	if !ok {
+		return msg
+	}
+	var names []string
+	for _, l := range strings.Split(rest, "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			names = append(names, strconv.Quote(l))
+		}
+	}
+	if len(names) == 0 {
+		return head
+	}
+	return head + "; did you mean " + strings.Join(names, " or ") + "?"
 }

@@ -125,7 +125,7 @@ validation failed: 3 errors
 			name:  "§16 #2: a valid file prints ok",
 			files: map[string]string{"infra.yml": validPSOT},
 			args:  []string{"validate"},
-			want:  run{code: 0, stdout: "ok: infra.yml is valid (1 domains, 1 machines, 0 policies)\n"},
+			want:  run{code: 0, stdout: "ok: infra.yml is valid (1 domain, 1 machine, 0 policies)\n"},
 		},
 		{
 			name:  "§16 #3: a misspelt key gets a did-you-mean hint",
@@ -142,7 +142,7 @@ validation failed: 1 error
 			args:  []string{"validate"},
 			want: run{
 				code:   0,
-				stdout: "ok: infra.yml is valid (1 domains, 1 machines, 0 policies)\n",
+				stdout: "ok: infra.yml is valid (1 domain, 1 machine, 0 policies)\n",
 				stderr: "warning: both infra.yml and infra/ exist; using infra.yml\n",
 			},
 		},
@@ -168,7 +168,7 @@ validation failed: 1 error
 			name:  "§16 #24: -f file",
 			files: map[string]string{"conf/site.yml": validPSOT},
 			args:  []string{"validate", "--file", "conf/site.yml"},
-			want:  run{code: 0, stdout: "ok: conf/site.yml is valid (1 domains, 1 machines, 0 policies)\n"},
+			want:  run{code: 0, stdout: "ok: conf/site.yml is valid (1 domain, 1 machine, 0 policies)\n"},
 		},
 		{
 			name:  "§16 #24: -f absolute path under cwd is shown relative",
@@ -184,13 +184,13 @@ validation failed: 3 errors
 			name:  "§16 #24: -f absolute path outside cwd is shown absolute",
 			files: map[string]string{"/srv/lab/infra.yml": validPSOT},
 			args:  []string{"validate", "-f", "/srv/lab/infra.yml"},
-			want:  run{code: 0, stdout: "ok: /srv/lab/infra.yml is valid (1 domains, 1 machines, 0 policies)\n"},
+			want:  run{code: 0, stdout: "ok: /srv/lab/infra.yml is valid (1 domain, 1 machine, 0 policies)\n"},
 		},
 		{
 			name:  "§16 #24: -f ../path outside cwd",
 			files: map[string]string{"/home/u/other/infra.yml": validPSOT},
 			args:  []string{"validate", "-f", "../other/infra.yml"},
-			want:  run{code: 0, stdout: "ok: /home/u/other/infra.yml is valid (1 domains, 1 machines, 0 policies)\n"},
+			want:  run{code: 0, stdout: "ok: /home/u/other/infra.yml is valid (1 domain, 1 machine, 0 policies)\n"},
 		},
 		{
 			name: "§16 #24: directory mode names the directory",
@@ -199,7 +199,7 @@ validation failed: 3 errors
 				"infra/domains/work.yml": "work:\n  trust_level: trusted\n  machines:\n    web: {type: lxc}\n",
 			},
 			args: []string{"validate"},
-			want: run{code: 0, stdout: "ok: infra is valid (1 domains, 1 machines, 0 policies)\n"},
+			want: run{code: 0, stdout: "ok: infra is valid (1 domain, 1 machine, 0 policies)\n"},
 		},
 		{
 			name:  "§16 #23: directory mode without base.yml",
@@ -235,7 +235,7 @@ validation failed: 3 errors
 			args:  []string{"validate", "-v"},
 			want: run{
 				code:   0,
-				stdout: "ok: infra.yml is valid (1 domains, 1 machines, 0 policies)\n",
+				stdout: "ok: infra.yml is valid (1 domain, 1 machine, 0 policies)\n",
 				stderr: "info: read infra.yml\n",
 			},
 		},
@@ -332,7 +332,7 @@ func TestOtherCommands(t *testing.T) {
 		{
 			name: "--verbose with --quiet",
 			args: []string{"version", "-v", "-q"},
-			want: run{code: 1, stderr: "error: --verbose and --quiet cannot be used together\n\n" + usageOf(t, "version")},
+			want: run{code: 1, stderr: "error: --verbose and --quiet cannot be used together\nRun 'anklume version --help' for usage.\n"},
 		},
 	}
 	for _, tt := range tests {
@@ -343,7 +343,7 @@ func TestOtherCommands(t *testing.T) {
 }
 
 // TestUsageErrors checks that flag and argument errors print "error: …"
-// followed by the usage of the command, and exit 1.
+// and one line naming the command's --help, and exit 1.
 func TestUsageErrors(t *testing.T) {
 	tests := []struct {
 		args    []string
@@ -352,9 +352,15 @@ func TestUsageErrors(t *testing.T) {
 	}{
 		{[]string{"schema", "--part", "nope"}, `error: invalid --part "nope": must be one of base, domains, policies`, "schema"},
 		{[]string{"validate", "--bogus"}, "error: unknown flag: --bogus", "validate"},
-		{[]string{"validate", "extra"}, `error: unknown command "extra" for "anklume validate"`, "validate"},
+		{[]string{"validate", "extra"}, `error: validate: expected no arguments, got 1 ("extra")`, "validate"},
 		{[]string{"frobnicate"}, `error: unknown command "frobnicate" for "anklume"`, ""}, // far from every command name: no did-you-mean
-		{[]string{"completion"}, "error: expected one shell: bash, zsh, fish or powershell", "completion"},
+		{[]string{"valdate"}, `error: unknown command "valdate" for "anklume"; did you mean "validate"?`, ""},
+		{[]string{"snapshot", "creat"}, `error: unknown command "creat" for "anklume snapshot"; did you mean "create"?`, "snapshot"},
+		{[]string{"nftables", "bogus"}, `error: unknown command "bogus" for "anklume nftables"`, "nftables"},
+		{[]string{"golden", "create"}, `error: golden create: expected 1 argument (MACHINE), got 0`, "golden create"},
+		{[]string{"golden", "derive", "a"}, `error: golden derive: expected 2 arguments (MACHINE NEW), got 1`, "golden derive"},
+		{[]string{"snapshot", "rollback", "a", "b"}, `error: snapshot rollback: expected at most 1 argument (TIMESTAMP), got 2`, "snapshot rollback"},
+		{[]string{"completion"}, "error: completion: expected 1 argument (SHELL), got 0", "completion"},
 		{[]string{"completion", "tcsh"}, `error: unsupported shell "tcsh": expected bash, zsh, fish or powershell`, "completion"},
 	}
 	for _, tt := range tests {
@@ -363,11 +369,23 @@ func TestUsageErrors(t *testing.T) {
 			if got.code != 1 || got.stdout != "" {
 				t.Errorf("code %d, stdout %q", got.code, got.stdout)
 			}
-			want := tt.first + "\n\n" + usageOf(t, tt.command)
+			want := tt.first + "\nRun 'anklume " + tt.command + " --help' for usage.\n"
+			if tt.command == "" {
+				want = tt.first + "\nRun 'anklume --help' for usage.\n"
+			}
 			if got.stderr != want {
 				t.Errorf("stderr =\n%s\nwant\n%s", got.stderr, want)
 			}
 		})
+	}
+}
+
+// TestVersionFlag: anklume --version prints what anklume version prints.
+func TestVersionFlag(t *testing.T) {
+	got := runMain(nil, nil, "--version")
+	want := runMain(nil, nil, "version")
+	if got.code != 0 || got.stdout != want.stdout || got.stdout != "anklume 1.2.3 (commit abc1234, "+goosArch()+")\n" {
+		t.Errorf("--version: %+v, version: %+v", got, want)
 	}
 }
 
@@ -433,21 +451,3 @@ func TestRemoteFromEnv(t *testing.T) {
 }
 
 func goosArch() string { return runtime.GOOS + "/" + runtime.GOARCH }
-
-// usageOf renders the usage text of a subcommand ("" for the root) the way
-// Main prints it.
-func usageOf(t *testing.T, name string) string {
-	t.Helper()
-	f, _, _ := newFactory(nil, nil)
-	root := NewCmdRoot(f)
-	root.InitDefaultHelpCmd() // cobra adds the help command when it executes
-	c := root
-	if name != "" {
-		var err error
-		if c, _, err = root.Find([]string{name}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	c.InitDefaultHelpFlag() // cobra adds --help when it executes
-	return c.UsageString()
-}

@@ -29,11 +29,13 @@ type Options struct {
 func NewCmdSchema(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 	opts := &Options{IO: f.IO, Schema: f.Schema, SchemaPart: f.SchemaPart}
 	cmd := &cobra.Command{
-		Use:   "schema",
+		Use: "schema",
+		Example: "  anklume schema > infra.schema.json\n" +
+			"  anklume schema --part domains",
 		Short: "Print the JSON Schema of infra.yml",
 		Long: "Print the embedded JSON Schema (draft 2020-12) of infra.yml, or with --part the\n" +
 			"schema of one directory-mode file: infra/base.yml, infra/domains/*.yml or infra/policies.yml.",
-		Args: cobra.NoArgs,
+		Args: cmdutil.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if opts.Part != "" && !validPart(opts.Part) {
 				return cmdutil.FlagErrorf("invalid --part %q: must be one of base, domains, policies", opts.Part)

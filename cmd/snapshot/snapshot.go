@@ -38,7 +38,10 @@ type Options struct {
 // subcommand name); nil runs the real one.
 func NewCmdSnapshot(f *cmdutil.Factory, runF func(string, *Options) error) *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "snapshot",
+		Use: "snapshot",
+		Example: "  anklume snapshot create\n" +
+			"  anklume snapshot list\n" +
+			"  anklume snapshot restore web --name before-upgrade",
 		Short: "Create, restore, list and delete instance snapshots",
 		Long: "Snapshots of the machines of infra.yml. Every snapshot anklume creates carries\n" +
 			"an explicit expiry (never by default), so Incus never applies the instance's\n" +
@@ -56,7 +59,13 @@ func NewCmdSnapshot(f *cmdutil.Factory, runF func(string, *Options) error) *cobr
 
 	o := newOpts()
 	create := &cobra.Command{
-		Use:   "create [TARGET...]",
+		Use: "create [TARGET...]",
+		Long: "Snapshot the named machines, or every machine of the named domains, or every\n" +
+			"machine of infra.yml when no TARGET is given. The snapshot never expires\n" +
+			"unless --expiry says when.",
+		Example: "  anklume snapshot create\n" +
+			"  anklume snapshot create web db --name before-upgrade\n" +
+			"  anklume snapshot create lab --expiry 30d",
 		Short: "Snapshot machines or whole domains (default: every machine)",
 		Args: func(c *cobra.Command, args []string) error {
 			o.Targets = args
@@ -72,7 +81,11 @@ func NewCmdSnapshot(f *cmdutil.Factory, runF func(string, *Options) error) *cobr
 
 	o2 := newOpts()
 	restore := &cobra.Command{
-		Use:   "restore TARGET --name N",
+		Use: "restore TARGET --name N",
+		Long: "Restore the snapshot --name of TARGET (a machine, or every machine of a\n" +
+			"domain). A running instance is stopped, restored and started again.",
+		Example: "  anklume snapshot restore web --name before-upgrade\n" +
+			"  anklume snapshot restore lab --name anklume-snap-20260101-120000",
 		Short: "Restore a snapshot (stops and restarts a running instance)",
 		Args:  targetAndName(o2),
 		RunE:  run("restore", o2),
@@ -81,7 +94,12 @@ func NewCmdSnapshot(f *cmdutil.Factory, runF func(string, *Options) error) *cobr
 
 	o3 := newOpts()
 	list := &cobra.Command{
-		Use:   "list [TARGET...]",
+		Use: "list [TARGET...]",
+		Long: "List the snapshots of the named machines or domains (default: every machine),\n" +
+			"with their creation and expiry times.",
+		Example: "  anklume snapshot list\n" +
+			"  anklume snapshot list web\n" +
+			"  anklume snapshot list --json",
 		Short: "List snapshots: INSTANCE SNAPSHOT CREATED EXPIRES",
 		Args:  func(c *cobra.Command, args []string) error { o3.Targets = args; return nil },
 		RunE:  run("list", o3),
@@ -90,20 +108,27 @@ func NewCmdSnapshot(f *cmdutil.Factory, runF func(string, *Options) error) *cobr
 
 	o4 := newOpts()
 	del := &cobra.Command{
-		Use:   "delete TARGET --name N",
-		Short: "Delete a snapshot (nothing happens when it is absent)",
-		Args:  targetAndName(o4),
-		RunE:  run("delete", o4),
+		Use: "delete TARGET --name N",
+		Long: "Delete the snapshot --name of TARGET (a machine, or every machine of a\n" +
+			"domain). A snapshot that does not exist is not an error.",
+		Example: "  anklume snapshot delete web --name before-upgrade",
+		Short:   "Delete a snapshot (nothing happens when it is absent)",
+		Args:    targetAndName(o4),
+		RunE:    run("delete", o4),
 	}
 	del.Flags().StringVar(&o4.Name, "name", "", "snapshot name (required)")
 
 	o5 := newOpts()
 	rollback := &cobra.Command{
-		Use:   "rollback [TIMESTAMP]",
+		Use: "rollback [TIMESTAMP]",
+		Long: "apply takes a snapshot anklume-pre-<TIMESTAMP> of every instance it changes.\n" +
+			"rollback restores those of the given TIMESTAMP, or the latest ones.",
+		Example: "  anklume snapshot rollback\n" +
+			"  anklume snapshot rollback 20260101-120000 --limit work",
 		Short: "Restore the pre-apply snapshots anklume-pre-<TIMESTAMP or latest>",
 		Args: func(c *cobra.Command, args []string) error {
-			if len(args) > 1 {
-				return cmdutil.FlagErrorf("rollback takes at most one TIMESTAMP")
+			if err := cmdutil.MaxArgs("TIMESTAMP")(c, args); err != nil {
+				return err
 			}
 			if len(args) == 1 {
 				o5.Timestamp = args[0]
@@ -120,8 +145,8 @@ func NewCmdSnapshot(f *cmdutil.Factory, runF func(string, *Options) error) *cobr
 
 func targetAndName(o *Options) cobra.PositionalArgs {
 	return func(c *cobra.Command, args []string) error {
-		if len(args) != 1 {
-			return cmdutil.FlagErrorf("%s takes exactly one TARGET", c.Name())
+		if err := cmdutil.ExactArgs("TARGET")(c, args); err != nil {
+			return err
 		}
 		if o.Name == "" {
 			return cmdutil.FlagErrorf("--name is required")

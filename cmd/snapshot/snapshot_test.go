@@ -277,7 +277,7 @@ func TestSnapshotCreate(t *testing.T) {
 	// A bad --expiry is a usage error: nothing is read or sent.
 	e.fake.Log().Reset()
 	got = e.run("snapshot", "create", "--expiry", "1x")
-	wantErr := "error: --expiry: invalid expiry \"1x\": use never, or terms such as 30d, 12H or 1y 6m (units M H d w m y)\n\nUsage:\n  anklume snapshot create [TARGET...] [flags]\n"
+	wantErr := "error: --expiry: invalid expiry \"1x\": use never, or terms such as 30d, 12H or 1y 6m (units M H d w m y)\nRun 'anklume snapshot create --help' for usage.\n"
 	if got.code != 1 || got.stdout != "" || !strings.HasPrefix(got.stderr, wantErr) {
 		t.Errorf("bad --expiry: %+v", got)
 	}
@@ -401,7 +401,7 @@ func TestSnapshotRestore(t *testing.T) {
 		{"snapshot", "restore", "--name", "s1"},
 	} {
 		got := e.run(args...)
-		if got.code != 1 || !strings.HasPrefix(got.stderr, "error: ") || !strings.Contains(got.stderr, "\nUsage:\n  anklume snapshot restore TARGET --name N") {
+		if got.code != 1 || !strings.HasPrefix(got.stderr, "error: ") || !strings.HasSuffix(got.stderr, "\nRun 'anklume snapshot restore --help' for usage.\n") {
 			t.Errorf("%v: %+v", args, got)
 		}
 	}
@@ -484,7 +484,7 @@ func TestSnapshotRollback(t *testing.T) {
 		}
 	}
 	if got := e.run("snapshot", "rollback", "a", "b"); got.code != 1 ||
-		!strings.HasPrefix(got.stderr, "error: rollback takes at most one TIMESTAMP\n\nUsage:\n") {
+		got.stderr != "error: snapshot rollback: expected at most 1 argument (TIMESTAMP), got 2\nRun 'anklume snapshot rollback --help' for usage.\n" {
 		t.Errorf("rollback a b: %+v", got)
 	}
 }

@@ -48,12 +48,14 @@ type Options struct {
 func NewCmdStatus(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 	opts := &Options{IO: f.IO, Globals: f.Globals, Source: f.Source, Host: f.Host, Remote: f.Remote, Incus: f.Incus}
 	cmd := &cobra.Command{
-		Use:   "status",
+		Use: "status",
+		Example: "  anklume status\n" +
+			"  anklume status --json",
 		Short: "Show the declared and actual state of every domain and machine",
 		Long: "For each domain: its trust level and whether its project and network exist; for\n" +
 			"each machine: type, state (Running, Stopped or Absent), IP and a * when the plan\n" +
 			"has changes for it. The last line gives the state of the nftables table.",
-		Args: cobra.NoArgs,
+		Args: cmdutil.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if runF != nil {
 				return runF(opts)

@@ -57,14 +57,17 @@ func NewCmdSync(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 		Getenv:  f.Getenv,
 	}
 	cmd := &cobra.Command{
-		Use:   "sync",
+		Use: "sync",
+		Example: "  anklume sync\n" +
+			"  anklume sync --dry-run --diff\n" +
+			"  anklume sync -f infra/ --base-dir /srv/anklume",
 		Short: "Generate the Ansible tree, nftables ruleset and Incus files from the PSOT",
 		Long: "Validate and resolve infra.yml (or infra/), then write the generated tree under the\n" +
 			"base directory: inventory/, group_vars/, host_vars/ (managed sections only; your text\n" +
 			"outside them is kept), and the framework files owned by anklume (site.yml, ansible.cfg,\n" +
 			"roles/, connection_plugins/, .anklume/). Every target is checked before anything is\n" +
 			"written, and a file whose bytes would not change is not touched.",
-		Args: cobra.NoArgs,
+		Args: cmdutil.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if runF != nil {
 				return runF(opts)

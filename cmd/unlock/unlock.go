@@ -35,12 +35,14 @@ type Options struct {
 func NewCmdUnlock(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 	opts := &Options{IO: f.IO, Remote: f.Remote, Incus: f.Incus}
 	cmd := &cobra.Command{
-		Use:   "unlock",
+		Use: "unlock",
+		Example: "  anklume unlock\n" +
+			"  anklume unlock --force",
 		Short: "Remove a stale anklume lock from the Incus server",
 		Long: "Remove the lock that apply, flush, destroy and snapshot rollback take on the Incus\n" +
 			"server, when its heartbeat is more than 10 minutes old or its process on this host\n" +
 			"is gone. With --force, remove it whatever its state.",
-		Args: cobra.NoArgs,
+		Args: cmdutil.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if runF != nil {
 				return runF(opts)

@@ -46,13 +46,15 @@ type Options struct {
 func NewCmdUpgrade(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 	opts := &Options{IO: f.IO, Globals: f.Globals, Source: f.Source, Host: f.Host, Remote: f.Remote, Getwd: f.Getwd}
 	cmd := &cobra.Command{
-		Use:   "upgrade",
+		Use: "upgrade",
+		Example: "  anklume upgrade\n" +
+			"  anklume upgrade --force",
 		Short: "Rewrite the framework files of the generated tree with this version of anklume",
 		Long: "After an update of the binary, rewrite the framework files (site.yml, ansible.cfg,\n" +
 			"roles/, connection_plugins/, incus/desired-state.yml, .anklume/) as sync does. Every\n" +
 			"file whose bytes change is first copied to <path>.bak. Managed sections, infra.yml,\n" +
 			"roles_custom/ and roles_vendor/ are never touched.",
-		Args: cobra.NoArgs,
+		Args: cmdutil.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if runF != nil {
 				return runF(opts)

@@ -11,6 +11,7 @@ import (
 	"github.com/anklume/anklume/compiler"
 	"github.com/anklume/anklume/compiler/diag"
 	"github.com/anklume/anklume/compiler/host"
+	"github.com/anklume/anklume/internal/plural"
 )
 
 // Options are the inputs of validate.
@@ -37,11 +38,14 @@ func NewCmdValidate(f *cmdutil.Factory, runF func(*Options) error) *cobra.Comman
 		Remote:  f.Remote,
 	}
 	cmd := &cobra.Command{
-		Use:   "validate",
+		Use: "validate",
+		Example: "  anklume validate\n" +
+			"  anklume validate -f infra/\n" +
+			"  anklume validate --json",
 		Short: "Check the PSOT and print every diagnostic",
 		Long: "Load, validate and resolve infra.yml (or infra/), print every warning and error\n" +
 			"sorted by position, and exit 1 when there is an error.",
-		Args: cobra.NoArgs,
+		Args: cmdutil.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if runF != nil {
 				return runF(opts)
@@ -97,7 +101,8 @@ func Run(opts *Options) error {
 	if res.Model != nil {
 		d, m, p = res.Model.Summary()
 	}
-	fmt.Fprintf(opts.IO.Out, "ok: %s is valid (%d domains, %d machines, %d policies)\n", in.Display, d, m, p)
+	fmt.Fprintf(opts.IO.Out, "ok: %s is valid (%s, %s, %s)\n", in.Display,
+		plural.N(d, "domain"), plural.N(m, "machine"), plural.N(p, "policy", "policies"))
 	return nil
 }
 

@@ -2,13 +2,13 @@ package importer
 
 import (
 	"encoding/json"
-	"fmt"
 	"sort"
 	"strconv"
 
 	"github.com/anklume/anklume/compiler/emit/incus"
 	"github.com/anklume/anklume/compiler/emit/yamlw"
 	"github.com/anklume/anklume/compiler/model"
+	"github.com/anklume/anklume/internal/plural"
 )
 
 // document writes the PSOT (§11 rule 7 for the header, which YAML adds).
@@ -281,5 +281,5 @@ func (im *importer) sharedVolumesDoc() yamlw.Map {
 // Summary is the line import prints once the file is written.
 func (r *Result) Summary(file string) string {
 	return "import: wrote " + file + " (project_name " + strconv.Quote(r.ProjectName) + ", " +
-		fmt.Sprintf("%d domains, %d machines, %d network policies)", r.Domains, r.Machines, r.Policies)
+		plural.N(r.Domains, "domain") + ", " + plural.N(r.Machines, "machine") + ", " + plural.N(r.Policies, "network policy", "network policies") + ")"
 }
