@@ -133,6 +133,7 @@ func (c *converter) convert(n *yaml.Node, override *diag.Pos) *Node {
 		ap := p
 		return c.convert(n.Alias, &ap)
 	case yaml.ScalarNode:
+		c.checkTag(n, p)
 		tag := n.ShortTag()
 		switch tag {
 		case TagNull:
@@ -144,15 +145,68 @@ func (c *converter) convert(n *yaml.Node, override *diag.Pos) *Node {
 		}
 		return &Node{Kind: Scalar, Tag: tag, Value: n.Value, Pos: p}
 	case yaml.SequenceNode:
+		c.checkTag(n, p)
 		out := &Node{Kind: Seq, Pos: p, Items: make([]*Node, 0, len(n.Content))}
 		for _, it := range n.Content {
 			out.Items = append(out.Items, c.convert(it, override))
 		}
 		return out
 	case yaml.MappingNode:
+		c.checkTag(n, p)
 		return c.mapping(n, p, override)
 	}
 	return &Node{Kind: Null, Pos: p}
+}
+
+// checkTag rejects an explicit tag that changes how a node is read. YAML
+// 1.1 (PyYAML, Ansible) and this YAML 1.2 reader disagree on what
+// `!!bool yes` or `!!int 0o17` mean, and custom tags have no meaning
+// here, so the rule is: an explicit tag is accepted only when it is !!str
+// (which forces a string, as in both versions) or when it is the tag the
+// value has without it (`!!bool true`, `!!int 3`, `!!map {...}`); any
+// other explicit tag is an error at the node, never a silent default.
+func (c *converter) checkTag(n *yaml.Node, p diag.Pos) {
+	if n.Style&yaml.TaggedStyle == 0 || n.Tag == "" || n.Tag == "!" {
+		return
+	}
+	tag := n.ShortTag()
+	implicit := ""
+	switch n.Kind {
+	case yaml.ScalarNode:
+		if tag == TagStr {
+			return
+		}
+		plain := yaml.Node{Kind: yaml.ScalarNode, Value: n.Value}
+		if n.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle|yaml.LiteralStyle|yaml.FoldedStyle) == 0 {
+			implicit = plain.ShortTag()
+		} else {
+			implicit = TagStr
+		}
+	case yaml.SequenceNode:
+		implicit = "!!seq"
+	case yaml.MappingNode:
+		implicit = "!!map"
+	}
+	if tag == implicit {
+		return
+	}
+	hint := "remove the tag; only !!str, or a tag the value already has, is accepted"
+	if tag == TagBool {
+		hint = "write true or false without a tag (YAML 1.1 and 1.2 read yes, no, on and off differently)"
+	}
+	c.diags.Errorf(p, SyntaxPath, hint, "explicit tag %s cannot be applied to %s", n.Tag, describeYAML(n))
+}
+
+// describeYAML names a node in a tag error: the scalar text, or the kind
+// of a collection.
+func describeYAML(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.MappingNode:
+		return "a mapping"
+	}
+	return "the value " + quote(n.Value)
 }
 
 func (c *converter) mapping(n *yaml.Node, p diag.Pos, override *diag.Pos) *Node {

@@ -38,6 +38,15 @@ func TestParseErrors(t *testing.T) {
 		{"size", "a: " + strings.Repeat("x", MaxFileSize) + "\n", "infra.yml:1:1: (syntax): file is larger than 16 MiB"},
 		{"alias bomb", bomb, "(syntax): document expands to more than 100000 nodes through aliases"},
 		{"non-scalar key", "? [a]\n: 1\n", "infra.yml:1:3: (syntax): mapping keys must be scalars"},
+		// Explicit tags: only !!str or a tag the value already has (never a
+		// silent false for a YAML 1.1 boolean).
+		{"!!bool yes", "a: !!bool yes\n", `infra.yml:1:4: (syntax): explicit tag !!bool cannot be applied to the value "yes"`},
+		{"!!bool quoted maybe", "a: !!bool \"maybe\"\n", `infra.yml:1:4: (syntax): explicit tag !!bool cannot be applied to the value "maybe"`},
+		{"!!bool quoted true", "a: !!bool 'true'\n", `infra.yml:1:4: (syntax): explicit tag !!bool cannot be applied to the value "true"`},
+		{"!!int octal-looking", "a: !!int 0o17x\n", `infra.yml:1:4: (syntax): explicit tag !!int cannot be applied to the value "0o17x"`},
+		{"!!null with text", "a: !!null x\n", `infra.yml:1:4: (syntax): explicit tag !!null cannot be applied to the value "x"`},
+		{"custom tag", "a: !unsafe x\n", `infra.yml:1:4: (syntax): explicit tag !unsafe cannot be applied to the value "x"`},
+		{"!!seq on a mapping", "a: !!seq {b: 1}\n", `infra.yml:1:4: (syntax): explicit tag !!seq cannot be applied to a mapping`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -118,6 +127,24 @@ func TestYAML12Typing(t *testing.T) {
 	}
 	if n.Val("c").IsDecimal() || !n.Val("f").Bool() {
 		t.Error("010 must not be decimal; true must be true")
+	}
+}
+
+// TestRedundantTags: !!str forces a string, and a tag that the value has
+// anyway changes nothing.
+func TestRedundantTags(t *testing.T) {
+	n, dl := Parse([]byte("a: !!str yes\nb: !!bool true\nc: !!int 3\nd: !!map {x: 1}\ne: !!str 10\nf: ! x\n"), "infra.yml", 0)
+	if dl.HasErrors() {
+		t.Fatal(lines(dl))
+	}
+	want := map[string]string{"a": `string "yes"`, "b": "boolean true", "c": "integer 3", "e": `string "10"`, "f": `string "x"`}
+	for k, w := range want {
+		if got := n.Val(k).KindName(); got != w {
+			t.Errorf("%s: KindName = %q, want %q", k, got, w)
+		}
+	}
+	if !n.Val("b").Bool() || n.Val("d").Val("x") == nil {
+		t.Error("!!bool true must be true; !!map must stay a mapping")
 	}
 }
 
