@@ -7,6 +7,8 @@ import (
 	"io"
 	"regexp"
 	"strconv"
+	"strings"
+	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
 
@@ -44,7 +46,7 @@ func Parse(data []byte, file string, fileIndex int) (*Node, diag.List) {
 			// An empty file is a null document.
 			return &Node{Kind: Null, Pos: at(1, 1)}, nil
 		}
-		dl.Add(syntaxDiag(err, at))
+		dl.Add(syntaxDiag(data, err, at))
 		return nil, dl
 	}
 	var second yaml.Node
@@ -56,7 +58,7 @@ func Parse(data []byte, file string, fileIndex int) (*Node, diag.List) {
 		dl.Errorf(at(line, col), SyntaxPath, "", "only one YAML document is allowed")
 		return nil, dl
 	} else if !errors.Is(err, io.EOF) {
-		dl.Add(syntaxDiag(err, at))
+		dl.Add(syntaxDiag(data, err, at))
 		return nil, dl
 	}
 	c := converter{file: file, fileIndex: fileIndex}
@@ -78,20 +80,79 @@ func Parse(data []byte, file string, fileIndex int) (*Node, diag.List) {
 	return root, dl
 }
 
-func syntaxDiag(err error, at func(int, int) diag.Pos) diag.Diagnostic {
+// syntaxDiag turns a decoding error into a diagnostic at the problem's
+// real line and column. yaml.v3 gives a line for most errors but none for
+// the reader's (control characters, invalid UTF-8) or an unknown alias;
+// those are found again in data: the first character the YAML reader
+// refuses, or the first use of the alias.
+func syntaxDiag(data []byte, err error, at func(int, int) diag.Pos) diag.Diagnostic {
 	msg := err.Error()
-	line := 1
+	line, col := 1, 1
 	var te *yaml.TypeError
 	if errors.As(err, &te) && len(te.Errors) > 0 {
 		msg = te.Errors[0]
 	}
 	if m := lineRe.FindStringSubmatch(msg); m != nil {
 		line, _ = strconv.Atoi(m[1])
-		msg = m[2]
-	} else if len(msg) > 6 && msg[:6] == "yaml: " {
-		msg = msg[6:]
+		return diag.Diagnostic{Severity: diag.Error, Pos: at(line, col), Path: SyntaxPath, Msg: m[2]}
 	}
-	return diag.Diagnostic{Severity: diag.Error, Pos: at(line, 1), Path: SyntaxPath, Msg: msg}
+	msg = strings.TrimPrefix(msg, "yaml: ")
+	if off, what, ok := badChar(data); ok {
+		line, col = lineCol(data, off)
+		msg = what
+	} else if m := aliasRe.FindStringSubmatch(msg); m != nil {
+		if off := aliasUse(data, m[1]); off >= 0 {
+			line, col = lineCol(data, off)
+		}
+	}
+	return diag.Diagnostic{Severity: diag.Error, Pos: at(line, col), Path: SyntaxPath, Msg: msg}
+}
+
+// aliasRe matches yaml.v3's message for an alias with no anchor.
+var aliasRe = regexp.MustCompile(`^unknown anchor '(.*)' referenced$`)
+
+// badChar returns the offset of the first byte the YAML reader refuses
+// (invalid UTF-8, or a character outside the printable set of YAML 1.2:
+// tab, LF, CR, U+0020–U+007E, U+0085, U+00A0–U+D7FF, U+E000–U+FFFD,
+// U+10000 and above) and a message; ok is false when there is none. A
+// UTF-16 or UTF-32 stream (starting with its byte order mark) is left to
+// the decoder.
+func badChar(data []byte) (off int, msg string, ok bool) {
+	if bytes.HasPrefix(data, []byte{0xfe, 0xff}) || bytes.HasPrefix(data, []byte{0xff, 0xfe}) || bytes.HasPrefix(data, []byte{0, 0}) {
+		return 0, "", false
+	}
+	for i := 0; i < len(data); {
+		r, size := utf8.DecodeRune(data[i:])
+		switch {
+		case r == utf8.RuneError && size <= 1:
+			return i, fmt.Sprintf("invalid UTF-8 (byte 0x%02x)", data[i]), true
+		case r == '\t' || r == '\n' || r == '\r' || (r >= 0x20 && r <= 0x7e) || r == 0x85,
+			r >= 0xa0 && r <= 0xd7ff, r >= 0xe000 && r <= 0xfffd, r >= 0x10000:
+		default:
+			return i, fmt.Sprintf("control character %U is not allowed", r), true
+		}
+		i += size
+	}
+	return 0, "", false
+}
+
+// aliasUse returns the offset of the first `*name` in data that stands as
+// an alias (after a blank, a flow indicator or `:` and the start of a line,
+// before a blank, a flow indicator or the end), or -1.
+func aliasUse(data []byte, name string) int {
+	re := regexp.MustCompile(`(?m)(?:^|[\s\[{,:-])(\*` + regexp.QuoteMeta(name) + `)(?:$|[\s,\]}])`)
+	if m := re.FindSubmatchIndex(data); m != nil {
+		return m[2]
+	}
+	return -1
+}
+
+// lineCol returns the 1-based line and column (in characters) of the byte
+// offset off in data.
+func lineCol(data []byte, off int) (line, col int) {
+	line = 1 + bytes.Count(data[:off], []byte("\n"))
+	start := bytes.LastIndexByte(data[:off], '\n') + 1
+	return line, 1 + utf8.RuneCount(data[start:off])
 }
 
 type converter struct {

@@ -1,6 +1,8 @@
 package load
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -250,4 +252,65 @@ func FuzzParse(f *testing.F) {
 			t.Fatal("nil node without an error")
 		}
 	})
+}
+
+// TestParseErrorPositions: the problems yaml.v3 reports without a line (a
+// character the YAML reader refuses, an alias with no anchor) are placed at
+// their real line:column, not 1:1.
+func TestParseErrorPositions(t *testing.T) {
+	tests := []struct{ name, in, want string }{
+		{"NUL byte", "project_name: a\nglobal:\n  x: ab\x00c\n", "infra.yml:3:8: (syntax): control character U+0000 is not allowed"},
+		{"control char in a comment", "a: 1\n# note \x07\n", "infra.yml:2:8: (syntax): control character U+0007 is not allowed"},
+		{"invalid UTF-8", "a: 1\nb: \"é\xff\"\n", "infra.yml:2:6: (syntax): invalid UTF-8 (byte 0xff)"},
+		{"truncated UTF-8 at the end", "a: 1\nb: x\xc3", "infra.yml:2:5: (syntax): invalid UTF-8 (byte 0xc3)"},
+		{"unknown alias", "a: 1\nb:\n  c: [1, *nope]\n", "infra.yml:3:10: (syntax): unknown anchor 'nope' referenced"},
+		{"unknown alias as a value", "a: &x 1\nb: *y\n", "infra.yml:2:4: (syntax): unknown anchor 'y' referenced"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			n, dl := Parse([]byte(tc.in), "infra.yml", 0)
+			got := lines(dl)
+			if n != nil || len(got) != 1 || !strings.HasSuffix(got[0], tc.want) {
+				t.Fatalf("got %q, want one diagnostic %q", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestDirEditorFiles: in domains/, editor files are skipped silently (an
+// Emacs lock `.#work.yml`, a dangling link; `#work.yml#`; `work.yml~`;
+// `.work.yml.swp`) and any other hidden `*.yml` is skipped with a warning;
+// neither breaks the load nor adds a domain.
+func TestDirEditorFiles(t *testing.T) {
+	dir := t.TempDir()
+	for p, data := range map[string]string{
+		"infra/base.yml":              "project_name: p\nglobal: {}\n",
+		"infra/domains/work.yml":      "work: {}\n",
+		"infra/domains/#work.yml#":    "autosave: {}\n",
+		"infra/domains/work.yml~":     "backup: {}\n",
+		"infra/domains/.work.yml.swp": "\x00\x01binary",
+		"infra/domains/.hidden.yml":   "hidden: {}\n",
+	} {
+		full := filepath.Join(dir, filepath.FromSlash(p))
+		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(full, []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink("user@host.1234:1700000000", filepath.Join(dir, "infra/domains/.#work.yml")); err != nil {
+		t.Fatal(err)
+	}
+	src, dl, err := Dir(os.DirFS(dir), "infra", "infra")
+	if err != nil || dl.HasErrors() {
+		t.Fatalf("err=%v diags=%v", err, lines(dl))
+	}
+	if got := strings.Join(src.Root.Val("domains").Keys(), ","); got != "work" {
+		t.Errorf("domains = %s, want work", got)
+	}
+	want := []string{"infra/domains/.hidden.yml:1:1: domains: hidden file infra/domains/.hidden.yml is not read"}
+	if got := lines(dl); len(got) != 1 || !strings.Contains(got[0], want[0]) {
+		t.Errorf("diagnostics %q, want one warning containing %q", got, want[0])
+	}
 }

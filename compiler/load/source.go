@@ -111,8 +111,12 @@ func Dir(fsys fs.FS, dir, display string) (*Source, diag.List, error) {
 		return nil, nil, fmt.Errorf("reading %s: %w", disp("domains"), err)
 	}
 	for _, e := range entries {
-		if !e.IsDir() && strings.HasSuffix(e.Name(), ".yml") {
+		switch read, warn := domainFile(e.Name(), e.IsDir()); {
+		case read:
 			names = append(names, e.Name())
+		case warn:
+			dl.Warnf(diag.Pos{File: disp("domains/" + e.Name()), Line: 1, Col: 1}, "domains", "rename it without the leading dot to read it",
+				"hidden file %s is not read", disp("domains/"+e.Name()))
 		}
 	}
 	sort.Strings(names)
@@ -175,4 +179,24 @@ func allowed(k string, keys []string) bool {
 		}
 	}
 	return false
+}
+
+// domainFile applies the rule for the entries of domains/: a domain file
+// is a file whose name ends in `.yml` and starts with neither `.` nor `#`.
+// Editor files are skipped silently: Emacs locks (`.#work.yml`, often a
+// dangling link) and autosaves (`#work.yml#`), backups (`work.yml~`), swap
+// files (`.work.yml.swp`). Any other hidden `*.yml` (`.draft.yml`) is
+// skipped with a warning (warn), so that a domain is never added, or
+// silently dropped, by a file the user does not see in `ls`.
+func domainFile(name string, dir bool) (read, warn bool) {
+	if dir || !strings.HasSuffix(name, ".yml") {
+		return false, false
+	}
+	switch {
+	case strings.HasPrefix(name, ".#"), strings.HasPrefix(name, "#"):
+		return false, false
+	case strings.HasPrefix(name, "."):
+		return false, true
+	}
+	return true, false
 }

@@ -112,8 +112,13 @@ func Splice(path string, old []byte, exists bool, content []byte, kind Kind) ([]
 		begin = i
 	}
 	if begin >= 0 {
-		for _, l := range lines[begin+1:] {
+		for k, l := range lines[begin+1:] {
 			if isLine(text[l.start:l.end], End) {
+				if kind != NFT {
+					if err := userTextOutside(path, text, lines[begin+1+k+1:], begin+1+k+1); err != nil {
+						return nil, err
+					}
+				}
 				return []byte(prefix + text[:lines[begin].start] + block + text[l.end:]), nil
 			}
 		}
@@ -130,6 +135,33 @@ func Splice(path string, old []byte, exists bool, content []byte, kind Kind) ([]
 		return []byte(prefix + "---\n" + block + "\n\n" + rest), nil
 	}
 	return []byte(prefix + "---\n" + block + "\n\n" + text), nil
+}
+
+// userTextOutside checks that the user's YAML below the managed section
+// cannot continue the section's last value: its first line that is neither
+// blank nor a comment must start at column 1 and not be a `- ` list entry
+// (a block list may sit at its key's column, so `- x` there would join the
+// managed `profiles:` list, and an indented line would join whatever the
+// section ends with). after are the lines below END; first is the index of
+// the first one, for the message.
+func userTextOutside(path, text string, after []lineSpan, first int) error {
+	for k, l := range after {
+		line := strings.TrimRight(text[l.start:l.end], "\r")
+		trimmed := strings.TrimLeft(line, " \t")
+		if trimmed == "" || strings.HasPrefix(trimmed, "#") {
+			continue
+		}
+		if trimmed != line || trimmed == "-" || strings.HasPrefix(trimmed, "- ") || strings.HasPrefix(trimmed, "-\t") {
+			return &Error{
+				Path: path,
+				Msg: fmt.Sprintf("%s:%d:1: your text below the managed section would continue the section's last value "+
+					"(it is indented or a list entry)", path, first+k+1),
+				Hint: "start your own keys at column 1 below the END line, each with a key of its own",
+			}
+		}
+		return nil
+	}
+	return nil
 }
 
 // HasBegin reports whether data holds a BEGIN line (after an optional byte

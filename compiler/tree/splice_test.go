@@ -1,6 +1,7 @@
 package tree
 
 import (
+	"errors"
 	"strings"
 	"testing"
 )
@@ -101,5 +102,48 @@ func TestHasBegin(t *testing.T) {
 		if got := HasBegin([]byte(in)); got != want {
 			t.Errorf("HasBegin(%q) = %v", in, got)
 		}
+	}
+}
+
+// TestUserTextStaysOutside: the user's YAML below END can never continue
+// the managed section's last value. An indented line, or a `- ` entry (which
+// YAML accepts at its key's column), after the preseed's END would join the
+// managed `profiles:` list; the splice refuses it with the line, and
+// accepts comments, blank lines and keys at column 1.
+func TestUserTextStaysOutside(t *testing.T) {
+	managed := "profiles:\n- name: default\n"
+	old := func(after string) string {
+		return "---\n" + Begin + "\n" + Notice + "\n" + managed + End + "\n" + after
+	}
+	tests := []struct {
+		name, after string
+		kind        Kind
+		wantErr     string
+	}{
+		{"indented entry", "\n  - name: evil\n", Preseed, "incus/preseed.yml:8:1: your text below the managed section would continue"},
+		{"entry at column 1", "# mine\n- name: evil\n", Preseed, "incus/preseed.yml:8:1: your text below"},
+		{"indented key", "    devices: {}\n", YAML, "incus/preseed.yml:7:1: your text below"},
+		{"tab", "\tx: 1\n", YAML, "incus/preseed.yml:7:1: your text below"},
+		{"keys at column 1", "\n# Your custom preseed keys below:\n  # an indented comment\nconfig:\n  core.https_address: ':8443'\n", Preseed, ""},
+		{"nothing after", "", Preseed, ""},
+		{"nft is not YAML", "  table x {}\n", NFT, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := Splice("incus/preseed.yml", []byte(old(tt.after)), true, []byte(managed), tt.kind)
+			if tt.wantErr == "" {
+				if err != nil {
+					t.Fatalf("error %v", err)
+				}
+				if !strings.HasSuffix(string(got), End+"\n"+tt.after) {
+					t.Errorf("user text not kept:\n%s", got)
+				}
+				return
+			}
+			var te *Error
+			if !errors.As(err, &te) || !strings.HasPrefix(err.Error(), tt.wantErr) {
+				t.Fatalf("error %v, want %q", err, tt.wantErr)
+			}
+		})
 	}
 }
