@@ -72,9 +72,33 @@ func selectFlag(fsys fs.FS, flagPath string) (Input, []string, error) {
 	case fi.Mode().IsRegular():
 		return Input{Path: name, Display: display}, nil, nil
 	case fi.IsDir():
-		return Input{Path: name, Display: display, Dir: true}, nil, nil
+		return selectDir(fsys, name, display, flagPath)
 	}
 	return Input{}, nil, fmt.Errorf("%s: not a regular file or directory", flagPath)
+}
+
+// selectDir picks the source of -f DIR. A directory holding base.yml is
+// an infra/ directory (directory mode). Any other directory is a project
+// directory: its infra.yml, else its infra/, is the PSOT, with the same
+// choice and warning as in the current directory without -f. So
+// `anklume -f ~/lab` works whether ~/lab holds infra.yml or infra/, and
+// `-f ~/lab/infra` still names the infra/ directory itself.
+func selectDir(fsys fs.FS, name, display, flagPath string) (Input, []string, error) {
+	if isFile(fsys, path.Join(name, "base.yml")) {
+		return Input{Path: name, Display: display, Dir: true}, nil, nil
+	}
+	file, dir := path.Join(name, DefaultFile), path.Join(name, DefaultDir)
+	fileOK, dirOK := isFile(fsys, file), isDir(fsys, dir)
+	switch {
+	case fileOK && dirOK:
+		return Input{Path: file, Display: path.Join(display, DefaultFile)},
+			[]string{fmt.Sprintf("both %s and %s/ exist; using %s", path.Join(display, DefaultFile), path.Join(display, DefaultDir), path.Join(display, DefaultFile))}, nil
+	case fileOK:
+		return Input{Path: file, Display: path.Join(display, DefaultFile)}, nil, nil
+	case dirOK:
+		return Input{Path: dir, Display: path.Join(display, DefaultDir), Dir: true}, nil, nil
+	}
+	return Input{}, nil, fmt.Errorf("%s: no infra.yml, no infra/ and no base.yml in this directory (-f takes a PSOT file, a project directory or an infra/ directory)", flagPath)
 }
 
 // fsPath turns a -f value into a name inside the fs.FS: cleaned, with a

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -15,6 +16,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/anklume/anklume/cmd/cmdutil"
+	"github.com/anklume/anklume/cmd/initcmd"
+	"github.com/anklume/anklume/compiler/tree"
 	"github.com/anklume/anklume/compiler/host"
 	"github.com/anklume/anklume/internal/importer"
 	"github.com/anklume/anklume/internal/incusx"
@@ -34,6 +37,9 @@ type Options struct {
 	// Stat and WriteFile touch the output file (os.Stat, os.WriteFile).
 	Stat      func(name string) (fs.FileInfo, error)
 	WriteFile func(name string, data []byte, perm fs.FileMode) error
+	// Schema returns the embedded JSON Schema, written next to the output
+	// file where the file's modeline points.
+	Schema func() []byte
 
 	Output      string
 	Force       bool
@@ -47,7 +53,7 @@ type Options struct {
 func NewCmdImport(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 	opts := &Options{
 		IO: f.IO, Globals: f.Globals, Host: f.Host, Remote: f.Remote, Getwd: f.Getwd, Incus: f.Incus,
-		Stat: os.Stat, WriteFile: os.WriteFile,
+		Stat: os.Stat, WriteFile: os.WriteFile, Schema: f.Schema,
 	}
 	cmd := &cobra.Command{
 		Use: "import",
@@ -131,8 +137,24 @@ func Run(opts *Options) error {
 		_, err := opts.IO.Out.Write(data)
 		return err
 	}
+	// The file's first line is the modeline "$schema=.anklume/infra.schema.json":
+	// the schema goes there, next to the file, as init does. A schema file
+	// anklume did not write is kept unless --force (then saved as .bak);
+	// that check happens before anything is written.
+	var schemaPlan *tree.Plan
+	if opts.Schema != nil {
+		schemaPlan, err = tree.NewPlan(filepath.Dir(path), []tree.File{{Path: initcmd.SchemaPath, Content: opts.Schema(), Class: tree.Framework}}, opts.Force)
+		if err != nil {
+			return err
+		}
+	}
 	if err := opts.WriteFile(path, data, 0o644); err != nil {
 		return fmt.Errorf("writing %s: %w", opts.Output, err)
+	}
+	if schemaPlan != nil {
+		if err := schemaPlan.Apply(io.Discard, tree.Options{}); err != nil {
+			return err
+		}
 	}
 	if !quiet {
 		fmt.Fprintln(opts.IO.ErrOut, res.Summary(opts.Output))

@@ -77,6 +77,7 @@ func run(t *testing.T, f *incusx.Fake, dir string, args ...string) result {
 		Host:      func(bool) (host.Options, error) { return host.Options{}, nil },
 		Globals:   &cmdutil.GlobalOptions{},
 		Incus:     func(context.Context, string) (incusx.Server, error) { return f, nil },
+		Schema:    func() []byte { return []byte("{\"title\": \"test schema\"}\n") },
 	}
 	code := root.Main(fac, args)
 	return result{code, out.String(), errOut.String()}
@@ -98,8 +99,13 @@ func TestImportCommand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(string(data), "\nformat_version: 1\nproject_name: demo\n") {
+	if !strings.Contains(string(data), "\nformat_version: 1\nproject_name: demo\n") ||
+		!strings.Contains(string(data), "\n# yaml-language-server: $schema=.anklume/infra.schema.json\n") {
 		t.Errorf("written file:\n%s", data)
+	}
+	// The schema its modeline names is there.
+	if schema, err := os.ReadFile(filepath.Join(dir, ".anklume", "infra.schema.json")); err != nil || !strings.Contains(string(schema), "test schema") {
+		t.Errorf("schema next to the imported file: %v %s", err, schema)
 	}
 	got = run(t, f, dir, "import")
 	if got.code != 1 || got.stderr != "error: infra.imported.yml exists; use --force or -o\n" {
