@@ -17,8 +17,8 @@ import (
 
 	"github.com/anklume/anklume/cmd/cmdutil"
 	"github.com/anklume/anklume/cmd/initcmd"
-	"github.com/anklume/anklume/compiler/tree"
 	"github.com/anklume/anklume/compiler/host"
+	"github.com/anklume/anklume/compiler/tree"
 	"github.com/anklume/anklume/internal/importer"
 	"github.com/anklume/anklume/internal/incusx"
 )
