@@ -29,6 +29,7 @@ import (
 	"github.com/anklume/anklume/compiler/model"
 	"github.com/anklume/anklume/compiler/tree"
 	applyx "github.com/anklume/anklume/internal/apply"
+	"github.com/anklume/anklume/internal/hostdirs"
 	"github.com/anklume/anklume/internal/incusx"
 	"github.com/anklume/anklume/internal/lock"
 	nftsys "github.com/anklume/anklume/internal/nftables"
@@ -554,23 +555,23 @@ func dirExists(p string) bool {
 
 // hostDirs lists the host directories of §4.11 that the in-scope machines
 // mount: shared-volume sources and persistent-data directories.
-func hostDirs(m *model.Infra, scope []*model.Domain) []string {
+func hostDirs(m *model.Infra, scope []*model.Domain) []hostdirs.Dir {
 	in := map[*model.Machine]bool{}
 	for _, d := range scope {
 		for _, x := range d.Machines {
 			in[x] = true
 		}
 	}
-	var out []string
-	add := func(p string) {
-		if p != "" && !slices.Contains(out, p) {
-			out = append(out, p)
+	var out []hostdirs.Dir
+	add := func(p string, k hostdirs.Kind) {
+		if p != "" && !slices.ContainsFunc(out, func(d hostdirs.Dir) bool { return d.Path == p }) {
+			out = append(out, hostdirs.Dir{Path: p, Kind: k})
 		}
 	}
 	for _, sv := range m.SharedVolumes {
 		for _, mt := range sv.Mounts {
 			if in[mt.Machine] {
-				add(sv.Source)
+				add(sv.Source, hostdirs.Shared)
 				break
 			}
 		}
@@ -578,7 +579,7 @@ func hostDirs(m *model.Infra, scope []*model.Domain) []string {
 	for _, x := range m.Machines {
 		if in[x] {
 			for _, pd := range x.PersistentData {
-				add(pd.Source)
+				add(pd.Source, hostdirs.Persistent)
 			}
 		}
 	}

@@ -16,7 +16,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"sort"
 	"strings"
@@ -25,6 +24,7 @@ import (
 
 	"github.com/lxc/incus/v6/shared/api"
 
+	"github.com/anklume/anklume/internal/hostdirs"
 	"github.com/anklume/anklume/internal/incusx"
 	"github.com/anklume/anklume/internal/plan"
 )
@@ -65,11 +65,13 @@ type Options struct {
 	// StopTimeout is how long a clean stop may take before it is forced
 	// (30 s).
 	StopTimeout time.Duration
-	// HostDirs are the host directories to create, mode 0750, before any
-	// instance (§4.11): only with the local daemon.
-	HostDirs []string
-	// MkdirAll creates a host directory (os.MkdirAll then chmod).
-	MkdirAll func(path string, mode fs.FileMode) error
+	// HostDirs are the host directories to create before any instance
+	// (§4.11): only with the local daemon. See package hostdirs for their
+	// owner and mode.
+	HostDirs []hostdirs.Dir
+	// MakeDir creates one missing host directory (hostdirs.Create with
+	// the containers' root from /etc/subuid and /etc/subgid).
+	MakeDir func(hostdirs.Dir) error
 	// Nesting, when not nil, makes the instances created in this run get
 	// their context files once running (§9.9).
 	Nesting *Nesting
@@ -93,19 +95,13 @@ func (o *Options) defaults() {
 	if o.StopTimeout <= 0 {
 		o.StopTimeout = 30 * time.Second
 	}
-	if o.MkdirAll == nil {
-		o.MkdirAll = mkdirAll
+	if o.MakeDir == nil {
+		root := hostdirs.ContainerRoot(os.ReadFile)
+		o.MakeDir = func(d hostdirs.Dir) error { return hostdirs.Create(d, root) }
 	}
 	if o.VMAgentWait <= 0 {
 		o.VMAgentWait = 120 * time.Second
 	}
-}
-
-func mkdirAll(path string, mode fs.FileMode) error {
-	if err := os.MkdirAll(path, mode); err != nil {
-		return err
-	}
-	return os.Chmod(path, mode)
 }
 
 // Failure is one failed action. A Failure without Kind is a failure of
@@ -241,12 +237,12 @@ func Execute(ctx context.Context, p *plan.Plan, opts Options) *Result {
 // hostDirs creates the missing host directories (§4.11, step 7).
 func (e *executor) hostDirs() {
 	for _, d := range e.opts.HostDirs {
-		if _, err := os.Stat(d); err == nil {
+		if _, err := os.Stat(d.Path); err == nil {
 			continue
 		}
-		if err := e.opts.MkdirAll(d, 0o750); err != nil {
+		if err := e.opts.MakeDir(d); err != nil {
 			e.res.Failed++
-			e.res.Failures = append(e.res.Failures, Failure{Kind: plan.KindDir, Name: d, Op: "create", Err: err})
+			e.res.Failures = append(e.res.Failures, Failure{Kind: plan.KindDir, Name: d.Path, Op: "create", Err: err})
 		}
 	}
 }

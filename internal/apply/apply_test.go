@@ -14,6 +14,7 @@ import (
 	"github.com/lxc/incus/v6/shared/api"
 
 	"github.com/anklume/anklume/compiler/emit/incus"
+	"github.com/anklume/anklume/internal/hostdirs"
 	"github.com/anklume/anklume/internal/incusx"
 	"github.com/anklume/anklume/internal/plan"
 )
@@ -299,8 +300,8 @@ func TestSnapshots(t *testing.T) {
 	}
 }
 
-// TestHostDirs: missing host directories are created with mode 0750
-// before any instance; a failure is reported (SPEC.md §16 #89).
+// TestHostDirs: missing host directories are created, with the mode of
+// their kind, before any instance; a failure is reported (SPEC.md §16 #89).
 func TestHostDirs(t *testing.T) {
 	dir := t.TempDir()
 	want := filepath.Join(dir, "pd", "a", "a1", "data")
@@ -308,13 +309,13 @@ func TestHostDirs(t *testing.T) {
 	f := incusx.NewFake()
 	var created []string
 	r, out, errOut := run(t, f, createPlan(s), func(o *Options) {
-		o.HostDirs = []string{want, "/proc/forbidden/x"}
-		o.MkdirAll = func(p string, m os.FileMode) error {
+		o.HostDirs = []hostdirs.Dir{{Path: want, Kind: hostdirs.Persistent}, {Path: "/proc/forbidden/x", Kind: hostdirs.Shared}}
+		o.MakeDir = func(d hostdirs.Dir) error {
 			if f.Log().Len() != 0 {
-				t.Errorf("directory %s created after %d requests", p, f.Log().Len())
+				t.Errorf("directory %s created after %d requests", d.Path, f.Log().Len())
 			}
-			created = append(created, p)
-			return mkdirAll(p, m)
+			created = append(created, d.Path)
+			return hostdirs.Create(d, hostdirs.Owner{UID: os.Getuid(), GID: os.Getgid()})
 		}
 	})
 	if len(created) != 2 {
@@ -324,7 +325,7 @@ func TestHostDirs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.Mode().Perm() != 0o750 {
+	if st.Mode().Perm() != 0o755 {
 		t.Errorf("mode %v", st.Mode().Perm())
 	}
 	if r.Failed != 1 || !strings.HasPrefix(r.Failures[0].Line(), "error: directory /proc/forbidden/x: create: ") {

@@ -1,0 +1,93 @@
+package hostdirs
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"syscall"
+	"testing"
+)
+
+// TestContainerRoot: root's first usable range in /etc/subuid and
+// /etc/subgid, as Incus reads it; the Incus default otherwise.
+func TestContainerRoot(t *testing.T) {
+	for _, tc := range []struct {
+		name, uid, gid string
+		want           Owner
+	}{
+		{"debian default", "root:1000000:1000000000\n", "root:1000000:1000000000\n", Owner{1000000, 1000000}},
+		{"other users first", "alice:100000:65536\nroot:200000:65536\n", "root:300000:1000000\n", Owner{200000, 300000}},
+		{"numeric root", "0:400000:65536\n", "0:400000:65536\n", Owner{400000, 400000}},
+		{"too small range skipped", "root:500000:10\nroot:600000:65536\n", "", Owner{600000, DefaultBase}},
+		{"missing files", "", "", Owner{DefaultBase, DefaultBase}},
+		{"garbage", "root:x:y\nroot\n", "root::\n", Owner{DefaultBase, DefaultBase}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			read := func(p string) ([]byte, error) {
+				s := map[string]string{"/etc/subuid": tc.uid, "/etc/subgid": tc.gid}[p]
+				if s == "" {
+					return nil, fs.ErrNotExist
+				}
+				return []byte(s), nil
+			}
+			if got := ContainerRoot(read); got != tc.want {
+				t.Errorf("got %+v, want %+v", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestCreate: a missing directory gets its owner and mode, its missing
+// parents 0750; an existing one is not touched; a leftover from an
+// interrupted run is cleaned up and never seen at the final path.
+func TestCreate(t *testing.T) {
+	base := t.TempDir()
+	o := Owner{UID: 1000000, GID: 1000001}
+	if os.Geteuid() != 0 { // chown to another id needs root
+		o = Owner{UID: os.Getuid(), GID: os.Getgid()}
+	}
+	me := Owner{UID: os.Getuid(), GID: os.Getgid()}
+	sv := Dir{Path: filepath.Join(base, "shares", "code"), Kind: Shared}
+	pd := Dir{Path: filepath.Join(base, "data", "dev", "dev-ws", "home"), Kind: Persistent}
+	// An interrupted earlier run left its temporary directory.
+	if err := os.MkdirAll(filepath.Join(base, "shares", ".code.anklume-new"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []Dir{sv, pd} {
+		if err := Create(d, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check := func(p string, mode fs.FileMode, uid, gid int) {
+		t.Helper()
+		st, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sys := st.Sys().(*syscall.Stat_t)
+		if st.Mode()&(fs.ModePerm|fs.ModeSticky) != mode || int(sys.Uid) != uid || int(sys.Gid) != gid {
+			t.Errorf("%s: mode %v owner %d:%d, want %v %d:%d", p, st.Mode(), sys.Uid, sys.Gid, mode, uid, gid)
+		}
+	}
+	check(sv.Path, 0o777|fs.ModeSticky, o.UID, o.GID)
+	check(pd.Path, 0o755, o.UID, o.GID)
+	check(filepath.Join(base, "data", "dev"), 0o750, me.UID, me.GID)
+	check(filepath.Join(base, "data", "dev", "dev-ws"), 0o750, me.UID, me.GID)
+	if _, err := os.Stat(filepath.Join(base, "shares", ".code.anklume-new")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("leftover kept: %v", err)
+	}
+	// An existing directory keeps its owner and mode.
+	mine := Dir{Path: filepath.Join(base, "mine"), Kind: Shared}
+	if err := os.Mkdir(mine.Path, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := Create(mine, o); err != nil {
+		t.Fatal(err)
+	}
+	check(mine.Path, 0o700, me.UID, me.GID)
+	// A parent that cannot be made is an error.
+	if err := Create(Dir{Path: "/proc/forbidden/x"}, o); err == nil {
+		t.Error("no error under /proc")
+	}
+}
