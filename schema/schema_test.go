@@ -162,7 +162,7 @@ shared_volumes:
   code:
     source: /srv/code
     path: /shared/code
-    shift: true
+    shift: false
     propagate: false
     consumers: {pro: rw, pro-dev: ro}
     x-n: 1

@@ -522,7 +522,7 @@ type SharedVolume struct {
 	Name      string
 	Source    string
 	Path      string
-	Shift     bool
+	Shift     bool // always false once valid: see package internal/hostdirs
 	Propagate bool
 	Consumers []Consumer
 	// Mounts are the machines that get the sv- device, in machine

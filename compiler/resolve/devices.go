@@ -154,18 +154,15 @@ func (r *resolver) firewall() {
 	}
 }
 
-// hostDiskShift documents a deliberate difference from SPEC.md §4.11,
-// which adds `shift: "true"` to the sv- and pd- devices of containers.
-// Every anklume project sets restricted.devices.disk.paths (§5.3, least
-// privilege: a user holding a restricted certificate for the project must
-// not mount arbitrary host paths), and Incus 6.0 refuses to start an
-// instance whose disk device combines `shift` with a restricted source
-// path ("The "shift" property cannot be used with a restricted source
-// path"). anklume keeps the restriction and never sets `shift` on host
-// disks; the host directories are mounted with the container's id mapping
-// as they are. The `shift` key of shared_volumes is accepted and recorded
-// in the model (SharedVolume.Shift) but has no effect.
-const hostDiskShift = false
+// The sv- and pd- devices of containers never carry `shift` (a
+// deliberate difference from SPEC.md §4.11). Every anklume project sets
+// restricted.devices.disk.paths (least privilege: a domain reaches only
+// the host paths it declares), and Incus 6.0 refuses to start an instance
+// whose disk combines `shift` with a restricted source path. Instead,
+// apply creates the directories owned by the containers' root (package
+// internal/hostdirs), so unprivileged containers, which share one id map,
+// use them as they are. `shift: true` in shared_volumes is a validation
+// error; `shift: false` states what happens.
 
 // sharedVolumes resolves shared_volumes per machine (§4.11): a domain
 // consumer expands to its machines, a machine entry overrides it.
@@ -177,7 +174,7 @@ func (r *resolver) sharedVolumes() {
 			Name:      e.Key,
 			Source:    str(vn, "source", gl.SharedVolumesBase+"/"+e.Key),
 			Path:      str(vn, "path", "/shared/"+e.Key),
-			Shift:     boolean(vn, "shift", true),
+			Shift:     boolean(vn, "shift", false),
 			Propagate: boolean(vn, "propagate", false),
 		}
 		access := map[*model.Machine]string{}
@@ -211,7 +208,6 @@ func (r *resolver) sharedVolumes() {
 				{Key: "source", Value: sv.Source},
 				{Key: "path", Value: sv.Path},
 			}
-			// No "shift": see hostDiskShift.
 			if ro {
 				props = append(props, model.Pair{Key: "readonly", Value: "true"})
 			}
@@ -251,7 +247,6 @@ func (r *resolver) assembleDevices() {
 				{Key: "source", Value: pd.Source},
 				{Key: "path", Value: pd.Path},
 			}
-			// No "shift": see hostDiskShift.
 			if pd.ReadOnly {
 				props = append(props, model.Pair{Key: "readonly", Value: "true"})
 			}

@@ -243,7 +243,7 @@ network_policies:
 // §16 #18: shared volumes (domain consumers expand, machine entries
 // override) and persistent data, in the §4.11 order. No device carries
 // shift: Incus refuses it with the restricted disk paths of every anklume
-// project (see hostDiskShift).
+// project (see package internal/hostdirs).
 func TestSharedVolumesPersistentData_16_18(t *testing.T) {
 	y := `project_name: t
 global: {addressing: {}, persistent_data_base: /data}

@@ -219,11 +219,18 @@ func (c *checker) checkMountPaths(m *machine, mounts []mount) {
 	}
 }
 
-// checkSharedVolumes runs the consumer part of V28, W11 for consumers, and
-// W15.
+// checkSharedVolumes runs the consumer part of V28, W11 for consumers,
+// W15, and refuses shift: true (which Incus would refuse at start).
 func (c *checker) checkSharedVolumes() {
 	for _, sv := range c.sharedVolumes() {
 		vp := svPath.Key(sv.name)
+		if sh, ok := c.field(sv.node, "shift"); ok && sh.IsBool() && sh.Bool() {
+			// See package internal/hostdirs: Incus 6.0 refuses shift on a
+			// source under restricted.devices.disk.paths.
+			c.dl.Errorf(sh.Pos, vp.Key("shift").String(),
+				"remove the key: the directory is created owned by the containers' root, so they can use it without shift",
+				"shift: true is not supported: Incus refuses shift on the restricted host paths of anklume projects")
+		}
 		if pr, ok := c.field(sv.node, "propagate"); ok && pr.IsBool() && pr.Bool() {
 			c.dl.Warnf(pr.Pos, vp.Key("propagate").String(), "", "propagate has no effect in this version")
 		}

@@ -113,6 +113,17 @@ shared_volumes:
 `, want: []string{
 			"warning: infra.yml:8:16: shared_volumes.a.propagate: propagate has no effect in this version",
 		}},
+		{name: "shift true is refused, false accepted", src: zoneHead + `  work: {}
+shared_volumes:
+  a:
+    shift: true
+    consumers: {work: ro}
+  b:
+    shift: false
+    consumers: {work: rw}
+`, want: []string{
+			"infra.yml:8:12: shared_volumes.a.shift: shift: true is not supported: Incus refuses shift on the restricted host paths of anklume projects\n  hint: remove the key: the directory is created owned by the containers' root, so they can use it without shift",
+		}},
 	})
 }
 

@@ -259,9 +259,6 @@ func (im *importer) sharedVolumesDoc() yamlw.Map {
 		if sv.path != "/shared/"+n {
 			m = append(m, yamlw.KV{Key: "path", Value: yamlw.Str(sv.path)})
 		}
-		if sv.shiftOK && !sv.shift {
-			m = append(m, yamlw.KV{Key: "shift", Value: yamlw.Bool(false)})
-		}
 		cs := append([]consumer(nil), sv.consumers...)
 		sort.SliceStable(cs, func(i, j int) bool { return order[cs[i].x] < order[cs[j].x] })
 		cm := yamlw.Map{}

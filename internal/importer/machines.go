@@ -59,11 +59,10 @@ type persistentData struct {
 
 // sharedVolume is a shared volume rebuilt from sv- devices.
 type sharedVolume struct {
-	name           string
-	source, path   string
-	shift, shiftOK bool // shiftOK: some container told the shift value
-	consistent     bool
-	consumers      []consumer
+	name         string
+	source, path string
+	consistent   bool
+	consumers    []consumer
 }
 
 // consumer is one machine mounting a shared volume.
@@ -204,28 +203,21 @@ func onlyKeys(dev map[string]string, keys ...string) bool {
 // has the generated shape.
 func (im *importer) sharedDevice(x *machine, name string, dev map[string]string) bool {
 	vol := strings.TrimPrefix(name, "sv-")
+	// anklume never sets shift on host disks (see package
+	// internal/hostdirs); a device with a shift key was made by hand and
+	// stays a plain device.
 	if validName(vol, false) != "" || dev["type"] != "disk" || dev["source"] == "" || dev["path"] == "" ||
-		!onlyKeys(dev, "type", "source", "path", "shift", "readonly") ||
-		(dev["readonly"] != "" && dev["readonly"] != "true") || (dev["shift"] != "" && dev["shift"] != "true") ||
-		(x.typ == model.VM && dev["shift"] != "") {
+		!onlyKeys(dev, "type", "source", "path", "readonly") ||
+		(dev["readonly"] != "" && dev["readonly"] != "true") {
 		return false
 	}
 	sv := im.svs[vol]
 	if sv == nil {
-		sv = &sharedVolume{name: vol, source: dev["source"], path: dev["path"], shift: true, consistent: true}
+		sv = &sharedVolume{name: vol, source: dev["source"], path: dev["path"], consistent: true}
 		im.svs[vol] = sv
 	}
 	if sv.source != dev["source"] || sv.path != dev["path"] {
 		sv.consistent = false
-	}
-	// anklume no longer sets shift on host disks (see compiler/resolve
-	// hostDiskShift); a shift key comes from objects made by hand.
-	if x.typ == model.LXC && dev["shift"] != "" {
-		shift := dev["shift"] == "true"
-		if sv.shiftOK && sv.shift != shift {
-			sv.consistent = false
-		}
-		sv.shift, sv.shiftOK = shift, true
 	}
 	sv.consumers = append(sv.consumers, consumer{x: x, device: name, readonly: dev["readonly"] == "true"})
 	return true
@@ -235,9 +227,9 @@ func (im *importer) sharedDevice(x *machine, name string, dev map[string]string)
 // <base>/<domain>/<machine>/<vol> (§4.11).
 func (im *importer) persistentDevice(d *domain, x *machine, name string, dev map[string]string) bool {
 	vol := strings.TrimPrefix(name, "pd-")
-	// Generated pd- devices carry no shift (compiler/resolve hostDiskShift).
-	if validName(vol, false) != "" || dev["type"] != "disk" || dev["path"] == "" || dev["shift"] != "" ||
-		!onlyKeys(dev, "type", "source", "path", "shift", "readonly") ||
+	// Generated pd- devices carry no shift (package internal/hostdirs).
+	if validName(vol, false) != "" || dev["type"] != "disk" || dev["path"] == "" ||
+		!onlyKeys(dev, "type", "source", "path", "readonly") ||
 		(dev["readonly"] != "" && dev["readonly"] != "true") {
 		return false
 	}

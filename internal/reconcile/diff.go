@@ -540,6 +540,28 @@ func hasData(devs map[string]map[string]string) bool {
 	return false
 }
 
+// keptData is the part of a replace reason that tells what survives the
+// deletion of the old instance: persistent data and shared volumes (host
+// directories that anklume never deletes) and custom storage volumes,
+// "; data kept: pd-home (/srv/anklume/data/dev/ws/home), …", or "".
+func keptData(devs map[string]map[string]string) string {
+	var kept []string
+	for name, dev := range devs {
+		switch {
+		case dev["type"] != "disk" || dev["source"] == "" || dev["path"] == "/":
+		case strings.HasPrefix(name, "pd-") || strings.HasPrefix(name, "sv-"):
+			kept = append(kept, name+" ("+dev["source"]+")")
+		case dev["pool"] != "" && !strings.HasPrefix(dev["source"], "/"):
+			kept = append(kept, name+" (volume "+dev["pool"]+"/"+dev["source"]+")")
+		}
+	}
+	if len(kept) == 0 {
+		return ""
+	}
+	sort.Strings(kept)
+	return "; data kept: " + strings.Join(kept, ", ")
+}
+
 func (d *differ) instance(x *incus.Instance) {
 	name := x.Project + "/" + x.Name
 	d.desiredKeys["instance\x00"+x.Project+"\x00"+x.Name] = true
@@ -581,7 +603,7 @@ func (d *differ) instance(x *incus.Instance) {
 			d.fail(fmt.Sprintf("cannot replace protected instance %s (security.protection.delete=true); set ephemeral: true first", name), "")
 		default:
 			base.Action = plan.Replace
-			base.Reason = "replace: type " + shortType(live.Type) + " -> " + shortType(string(x.Type))
+			base.Reason = "replace: type " + shortType(live.Type) + " -> " + shortType(string(x.Type)) + keptData(x.Devices)
 			d.change(base)
 		}
 		return

@@ -311,3 +311,32 @@ func TestFirewallRestart(t *testing.T) {
 	converge(t, f, pl)
 	assertEmpty(t, f, m, want, Options{})
 }
+
+// TestReplaceKeepsData: the replace reason of a machine with persistent
+// data, a shared volume and a custom volume names each of them and where
+// it stays; a machine without data keeps the plain reason.
+func TestReplaceKeepsData(t *testing.T) {
+	const doms = `  work:
+    trust_level: trusted
+    egress: false
+    ephemeral: true
+    machines:
+      ws:
+        type: vm
+        persistent_data:
+          home: {path: /home/dev}
+        storage_volumes:
+          vdata: {size: 1GiB, path: /vdata}
+      bare:
+        type: vm
+shared_volumes:
+  code:
+    consumers: {work: rw}
+`
+	f, _, _ := applied(t, doms)
+	m, want := compile(t, psot(strings.ReplaceAll(doms, "type: vm", "type: lxc")))
+	p := mustPlan(t, f, m, want, Options{})
+	contains(t, text(t, p),
+		"  -/+ instance work/ws (replace: type vm -> lxc; data kept: pd-home (/srv/anklume/data/work/ws/home), sv-code (/srv/anklume/shares/code), vdata (volume default/vdata))",
+		"  -/+ instance work/bare (replace: type vm -> lxc; data kept: sv-code (/srv/anklume/shares/code))")
+}
