@@ -3,13 +3,13 @@ package apply
 import (
 	"context"
 	"errors"
-	"io/fs"
 	"strings"
 	"testing"
 
 	"github.com/lxc/incus/v6/shared/api"
 
 	"github.com/anklume/anklume/compiler/emit/incus"
+	"github.com/anklume/anklume/internal/hostdirs"
 	"github.com/anklume/anklume/internal/incusx"
 	"github.com/anklume/anklume/internal/plan"
 	"github.com/anklume/anklume/internal/reconcile"
@@ -174,7 +174,7 @@ func TestProjectRestrictedAfterInstances(t *testing.T) {
 	const shared = "shared_volumes:\n  share:\n    source: /srv/share\n    consumers: {a: rw}\n"
 	f := incusx.NewFake()
 	s := desired(t, base+shared)
-	if r, out, errOut := run(t, f, planFor(t, f, s, reconcile.Options{}), func(o *Options) { o.MkdirAll = noMkdir }); !r.OK() {
+	if r, out, errOut := run(t, f, planFor(t, f, s, reconcile.Options{}), func(o *Options) { o.MakeDir = noMkdir }); !r.OK() {
 		t.Fatalf("%s\n%s", out, errOut)
 	}
 	s = desired(t, base)
@@ -197,4 +197,4 @@ func TestProjectRestrictedAfterInstances(t *testing.T) {
 	}
 }
 
-func noMkdir(string, fs.FileMode) error { return nil }
+func noMkdir(hostdirs.Dir) error { return nil }
