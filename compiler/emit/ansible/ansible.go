@@ -41,7 +41,7 @@ func Files(m *model.Infra) []tree.File {
 // §6.2.
 func Managed(m *model.Infra) []tree.File {
 	managed := func(p string, v yamlw.Value) tree.File {
-		return tree.File{Path: p, Content: yamlw.Marshal(v), Class: tree.Managed, Kind: tree.YAML}
+		return tree.File{Path: p, Content: yamlw.MarshalAnsible(v), Class: tree.Managed, Kind: tree.YAML}
 	}
 	out := []tree.File{managed("group_vars/all.yml", AllVars(m))}
 	for _, d := range m.EnabledDomains() {

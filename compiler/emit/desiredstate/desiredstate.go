@@ -43,7 +43,7 @@ func Render(s *incus.State) []byte {
 	for _, d := range s.DisabledDomains {
 		disabled = append(disabled, yamlw.Str(d))
 	}
-	return yamlw.Marshal(yamlw.Map{
+	return yamlw.MarshalAnsible(yamlw.Map{
 		{Key: "format", Value: yamlw.Int(Format)},
 		{Key: "infra", Value: yamlw.Str(s.Infra)},
 		{Key: "prefix", Value: yamlw.Str(s.Prefix)},

@@ -66,48 +66,69 @@ func (m Map) Set(key string, v Value) Map {
 // Marshal renders v as a YAML document body in block style. The result
 // ends with a newline and carries no `---` line. A top-level null is
 // written as an empty document.
-func Marshal(v Value) []byte {
+func Marshal(v Value) []byte { return writer{}.marshal(v) }
+
+// MarshalAnsible is Marshal for a file that Ansible loads as variables
+// (inventory, group_vars, host_vars, incus/desired-state.yml): every
+// string value that holds a "{" is written with the !unsafe tag, which
+// ansible-core 2.14 and later honour by never templating the string. A
+// string without "{" cannot start a Jinja expression, statement or
+// comment ("{{", "{%", "{#"), and no concatenation of such strings can
+// form one, so strings from infra.yml or from Incus are never evaluated
+// on the controller, whatever they hold, while the common case stays
+// plain. Keys are written as by Marshal: Ansible does not template
+// mapping keys.
+func MarshalAnsible(v Value) []byte { return writer{unsafe: true}.marshal(v) }
+
+// writer carries the one option of a Marshal call.
+type writer struct {
+	// unsafe tags string values holding "{" with !unsafe.
+	unsafe bool
+}
+
+// marshal renders v (see Marshal).
+func (w writer) marshal(v Value) []byte {
 	var b strings.Builder
 	switch x := v.(type) {
 	case Map:
 		if len(x) == 0 {
 			b.WriteString("{}\n")
 		} else {
-			writeMap(&b, x, 0)
+			w.writeMap(&b, x, 0)
 		}
 	case List:
 		if len(x) == 0 {
 			b.WriteString("[]\n")
 		} else {
-			writeList(&b, x, 0)
+			w.writeList(&b, x, 0)
 		}
 	case nil, Null:
 		// nothing
 	default:
-		b.WriteString(scalar(v))
+		b.WriteString(w.scalar(v))
 		b.WriteByte('\n')
 	}
 	return []byte(b.String())
 }
 
 // writeMap writes the non-empty map m, every line indented by ind spaces.
-func writeMap(b *strings.Builder, m Map, ind int) {
+func (w writer) writeMap(b *strings.Builder, m Map, ind int) {
 	for _, kv := range m {
 		b.WriteString(strings.Repeat(" ", ind))
 		b.WriteString(Quote(kv.Key))
 		b.WriteByte(':')
-		writeValue(b, kv.Value, ind+2)
+		w.writeValue(b, kv.Value, ind+2)
 	}
 }
 
 // writeList writes the non-empty list l, every item line indented by ind.
-func writeList(b *strings.Builder, l List, ind int) {
+func (w writer) writeList(b *strings.Builder, l List, ind int) {
 	for _, item := range l {
 		switch x := item.(type) {
 		case Map:
 			if len(x) > 0 {
 				var sub strings.Builder
-				writeMap(&sub, x, ind+2)
+				w.writeMap(&sub, x, ind+2)
 				b.WriteString(strings.Repeat(" ", ind) + "- ")
 				b.WriteString(sub.String()[ind+2:])
 				continue
@@ -115,7 +136,7 @@ func writeList(b *strings.Builder, l List, ind int) {
 		case List:
 			if len(x) > 0 {
 				var sub strings.Builder
-				writeList(&sub, x, ind+2)
+				w.writeList(&sub, x, ind+2)
 				b.WriteString(strings.Repeat(" ", ind) + "- ")
 				b.WriteString(sub.String()[ind+2:])
 				continue
@@ -123,14 +144,14 @@ func writeList(b *strings.Builder, l List, ind int) {
 		}
 		b.WriteString(strings.Repeat(" ", ind))
 		b.WriteByte('-')
-		writeValue(b, item, ind+2)
+		w.writeValue(b, item, ind+2)
 	}
 }
 
 // writeValue writes what follows a `key:` or a `-`: nothing for a null, a
 // space and a scalar or an empty collection, or a newline and a nested
 // block indented by ind.
-func writeValue(b *strings.Builder, v Value, ind int) {
+func (w writer) writeValue(b *strings.Builder, v Value, ind int) {
 	switch x := v.(type) {
 	case nil, Null:
 		b.WriteByte('\n')
@@ -140,25 +161,28 @@ func writeValue(b *strings.Builder, v Value, ind int) {
 			return
 		}
 		b.WriteByte('\n')
-		writeMap(b, x, ind)
+		w.writeMap(b, x, ind)
 	case List:
 		if len(x) == 0 {
 			b.WriteString(" []\n")
 			return
 		}
 		b.WriteByte('\n')
-		writeList(b, x, ind)
+		w.writeList(b, x, ind)
 	default:
 		b.WriteByte(' ')
-		b.WriteString(scalar(v))
+		b.WriteString(w.scalar(v))
 		b.WriteByte('\n')
 	}
 }
 
 // scalar renders a non-collection, non-null value.
-func scalar(v Value) string {
+func (w writer) scalar(v Value) string {
 	switch x := v.(type) {
 	case Str:
+		if w.unsafe && strings.IndexByte(string(x), '{') >= 0 {
+			return "!unsafe " + Quote(string(x))
+		}
 		return Quote(string(x))
 	case Int:
 		return strconv.FormatInt(int64(x), 10)

@@ -335,3 +335,29 @@ json.dump(conv(d), sys.stdout)
 	// keys: JSON numbers come back as float64; only strings matter here.
 	checkDecoded(t, "PyYAML", doc, ss)
 }
+
+// TestMarshalAnsible: a string value holding "{" is tagged !unsafe (never
+// templated by Ansible), keys and other values are written as by Marshal.
+func TestMarshalAnsible(t *testing.T) {
+	v := Map{
+		{Key: "plain", Value: Str("images:debian/13")},
+		{Key: "expr", Value: Str("{{ lookup('pipe','id') }}")},
+		{Key: "inner", Value: Str("a{%b%}")},
+		{Key: "k{{x}}", Value: List{Str("{#c#}"), Int(1), Bool(true), Str("no")}},
+	}
+	want := `plain: images:debian/13
+expr: !unsafe '{{ lookup(''pipe'',''id'') }}'
+inner: !unsafe a{%b%}
+k{{x}}:
+  - !unsafe '{#c#}'
+  - 1
+  - true
+  - 'no'
+`
+	if got := string(MarshalAnsible(v)); got != want {
+		t.Errorf("MarshalAnsible:\n%s\nwant:\n%s", got, want)
+	}
+	if got := string(Marshal(v)); strings.Contains(got, "!unsafe") {
+		t.Errorf("Marshal tags strings:\n%s", got)
+	}
+}
