@@ -38,6 +38,7 @@ func Check(root *load.Node, bad load.NodeSet, opts host.Options) diag.List {
 	c.checkStorage()
 	c.checkMounts()
 	c.checkSharedVolumes()
+	c.checkSeparators()
 	c.checkPolicies()
 	c.checkAI()
 	c.dl.Sort()
