@@ -115,11 +115,26 @@ func (w writer) marshal(v Value) []byte {
 func (w writer) writeMap(b *strings.Builder, m Map, ind int) {
 	for _, kv := range m {
 		b.WriteString(strings.Repeat(" ", ind))
-		b.WriteString(Quote(kv.Key))
+		k := Quote(kv.Key)
+		if len(k) > maxSimpleKey {
+			// An explicit key: "? key" then ": value" on the next line.
+			b.WriteString("? ")
+			b.WriteString(k)
+			b.WriteByte('\n')
+			b.WriteString(strings.Repeat(" ", ind))
+		} else {
+			b.WriteString(k)
+		}
 		b.WriteByte(':')
 		w.writeValue(b, kv.Value, ind+2)
 	}
 }
+
+// maxSimpleKey is the longest key, in bytes as written, that is written as
+// a simple `key:`. PyYAML (YAML 1.1, what Ansible reads with) and libyaml
+// refuse a simple key longer than 1024 characters; a longer one is written
+// as an explicit `? key` entry, which every YAML reader accepts.
+const maxSimpleKey = 1000
 
 // writeList writes the non-empty list l, every item line indented by ind.
 func (w writer) writeList(b *strings.Builder, l List, ind int) {
@@ -270,9 +285,13 @@ func mayResolve(s string) bool {
 // indicators are the first characters that force single quotes.
 const indicators = "-?:,[]{}#&*!|>'\"%@`"
 
-// isControl reports whether r is a Unicode Cc character.
+// isControl reports whether r must be escaped: a Unicode Cc character, or
+// one outside the printable set of YAML 1.1 that PyYAML enforces on the
+// raw stream (U+FEFF, U+FFFE and U+FFFF; surrogates never reach here as
+// valid UTF-8). A string holding one is written double-quoted with the
+// character escaped, so that PyYAML and Ansible can read every file.
 func isControl(r rune) bool {
-	return r <= 0x1f || (r >= 0x7f && r <= 0x9f)
+	return r <= 0x1f || (r >= 0x7f && r <= 0x9f) || r == 0xfeff || r == 0xfffe || r == 0xffff
 }
 
 // StyleOf returns the style §6.4 prescribes for s. s is expected to be
@@ -332,11 +351,17 @@ func doubleQuote(s string) string {
 		case '\u2029':
 			b.WriteString(`\P`)
 		default:
-			if isControl(r) {
+			switch {
+			case isControl(r) && r > 0xff:
+				b.WriteString(`\u`)
+				for shift := 12; shift >= 0; shift -= 4 {
+					b.WriteByte(hex[(r>>shift)&0xf])
+				}
+			case isControl(r):
 				b.WriteString(`\x`)
 				b.WriteByte(hex[r>>4])
 				b.WriteByte(hex[r&0xf])
-			} else {
+			default:
 				b.WriteRune(r)
 			}
 		}

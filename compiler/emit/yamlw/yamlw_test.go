@@ -183,7 +183,11 @@ func randomStrings(n int) []string {
 			out = append(out, s)
 		}
 	}
-	return out
+	// Strings PyYAML refused before they were escaped or written as
+	// explicit keys: characters outside YAML 1.1's printable set, and
+	// keys longer than PyYAML's 1024-character simple key limit.
+	return append(out, "\ufffe", "a\uffffb", "\ufeffx", "x\ufeff", "a\u0085b", "\u00a0x",
+		strings.Repeat("k", 1025), strings.Repeat("é", 600), strings.Repeat("y", 1000), "'"+strings.Repeat("q", 1100))
 }
 
 // roundTripDoc builds a document that holds every string of ss as a value,
