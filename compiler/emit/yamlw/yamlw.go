@@ -94,13 +94,13 @@ func (w writer) marshal(v Value) []byte {
 		if len(x) == 0 {
 			b.WriteString("{}\n")
 		} else {
-			w.writeMap(&b, x, 0)
+			w.writeMap(&b, x, 0, false)
 		}
 	case List:
 		if len(x) == 0 {
 			b.WriteString("[]\n")
 		} else {
-			w.writeList(&b, x, 0)
+			w.writeList(&b, x, 0, false)
 		}
 	case nil, Null:
 		// nothing
@@ -111,17 +111,32 @@ func (w writer) marshal(v Value) []byte {
 	return []byte(b.String())
 }
 
-// writeMap writes the non-empty map m, every line indented by ind spaces.
-func (w writer) writeMap(b *strings.Builder, m Map, ind int) {
-	for _, kv := range m {
-		b.WriteString(strings.Repeat(" ", ind))
+// spaces is sliced for indentation without allocating.
+const spaces = "                                                                "
+
+// indent writes n spaces.
+func indent(b *strings.Builder, n int) {
+	for n > len(spaces) {
+		b.WriteString(spaces)
+		n -= len(spaces)
+	}
+	b.WriteString(spaces[:n])
+}
+
+// writeMap writes the non-empty map m, every line indented by ind spaces
+// except the first when skip is set (it follows a `- ` already written).
+func (w writer) writeMap(b *strings.Builder, m Map, ind int, skip bool) {
+	for i, kv := range m {
+		if i > 0 || !skip {
+			indent(b, ind)
+		}
 		k := Quote(kv.Key)
 		if len(k) > maxSimpleKey {
 			// An explicit key: "? key" then ": value" on the next line.
 			b.WriteString("? ")
 			b.WriteString(k)
 			b.WriteByte('\n')
-			b.WriteString(strings.Repeat(" ", ind))
+			indent(b, ind)
 		} else {
 			b.WriteString(k)
 		}
@@ -136,28 +151,29 @@ func (w writer) writeMap(b *strings.Builder, m Map, ind int) {
 // as an explicit `? key` entry, which every YAML reader accepts.
 const maxSimpleKey = 1000
 
-// writeList writes the non-empty list l, every item line indented by ind.
-func (w writer) writeList(b *strings.Builder, l List, ind int) {
-	for _, item := range l {
+// writeList writes the non-empty list l, every item line indented by ind
+// except the first when skip is set. A non-empty collection item starts
+// on the `- ` line (compact form), written in place rather than rendered
+// apart and copied, so that nesting costs no extra copy.
+func (w writer) writeList(b *strings.Builder, l List, ind int, skip bool) {
+	for i, item := range l {
+		if i > 0 || !skip {
+			indent(b, ind)
+		}
 		switch x := item.(type) {
 		case Map:
 			if len(x) > 0 {
-				var sub strings.Builder
-				w.writeMap(&sub, x, ind+2)
-				b.WriteString(strings.Repeat(" ", ind) + "- ")
-				b.WriteString(sub.String()[ind+2:])
+				b.WriteString("- ")
+				w.writeMap(b, x, ind+2, true)
 				continue
 			}
 		case List:
 			if len(x) > 0 {
-				var sub strings.Builder
-				w.writeList(&sub, x, ind+2)
-				b.WriteString(strings.Repeat(" ", ind) + "- ")
-				b.WriteString(sub.String()[ind+2:])
+				b.WriteString("- ")
+				w.writeList(b, x, ind+2, true)
 				continue
 			}
 		}
-		b.WriteString(strings.Repeat(" ", ind))
 		b.WriteByte('-')
 		w.writeValue(b, item, ind+2)
 	}
@@ -176,14 +192,14 @@ func (w writer) writeValue(b *strings.Builder, v Value, ind int) {
 			return
 		}
 		b.WriteByte('\n')
-		w.writeMap(b, x, ind)
+		w.writeMap(b, x, ind, false)
 	case List:
 		if len(x) == 0 {
 			b.WriteString(" []\n")
 			return
 		}
 		b.WriteByte('\n')
-		w.writeList(b, x, ind)
+		w.writeList(b, x, ind, false)
 	default:
 		b.WriteByte(' ')
 		b.WriteString(w.scalar(v))
