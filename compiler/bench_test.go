@@ -48,3 +48,19 @@ func BenchmarkCompile200x20(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkValidate30 measures load + validate + resolve of a 6-domain ×
+// 5-machine infra, what `anklume validate` does after the process starts
+// (issue 12: validate of a 30-machine file within 20 ms, start included).
+func BenchmarkValidate30(b *testing.B) {
+	data := []byte(synthetic(6, 5))
+	fsys := fstest.MapFS{"infra.yml": {Data: data}}
+	in := Input{Path: "infra.yml", Display: "infra.yml"}
+	b.ReportAllocs()
+	for b.Loop() {
+		res, dl, err := Compile(fsys, in, benchOptions())
+		if err != nil || res == nil {
+			b.Fatalf("compile failed: %v\n%v", err, dl)
+		}
+	}
+}

@@ -618,3 +618,14 @@ func TestShippedExamples(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkCompileSchema measures what the first Check of a process pays
+// to compile the embedded schema (once per process).
+func BenchmarkCompileSchema(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := compileSchema(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
