@@ -36,6 +36,7 @@ import (
 	"github.com/anklume/anklume/internal/plan"
 	"github.com/anklume/anklume/internal/plural"
 	"github.com/anklume/anklume/internal/reconcile"
+	"github.com/anklume/anklume/internal/suggest"
 )
 
 // Messages of SPEC.md §9.5.
@@ -210,7 +211,7 @@ func Run(ctx context.Context, opts *Options) error {
 	m := res.Model
 	for _, l := range opts.Limit {
 		if d := m.Domain(l); d == nil || !d.Enabled {
-			return opts.fail(fmt.Sprintf("--limit: unknown domain %q", l), "")
+			return opts.fail(fmt.Sprintf("--limit: unknown domain %q%s", l, suggest.Hint(l, m.DomainNames())), "")
 		}
 	}
 	base, err := opts.baseDir(in)

@@ -15,6 +15,7 @@ import (
 	snapshotcmd "github.com/anklume/anklume/cmd/snapshot"
 	"github.com/anklume/anklume/internal/backup"
 	"github.com/anklume/anklume/internal/snapshots"
+	"github.com/anklume/anklume/internal/suggest"
 )
 
 // DefaultDir is the backup directory under the base directory.
@@ -205,7 +206,7 @@ func restore(ctx context.Context, opts *Options) error {
 	}
 	d := m.Domain(domain)
 	if d == nil || !d.Enabled {
-		return fmt.Errorf("--domain: unknown domain %q", domain)
+		return fmt.Errorf("--domain: unknown domain %q%s", domain, suggest.Hint(domain, m.DomainNames()))
 	}
 	keep := x != nil && x.Domain == d
 	inst := m.Prefix + name

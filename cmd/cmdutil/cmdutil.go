@@ -81,6 +81,9 @@ type Factory struct {
 	// "", else that remote of the Incus client configuration. Tests put a
 	// *incusx.Fake here.
 	Incus func(ctx context.Context, remote string) (incusx.Server, error)
+	// Remotes lists the remote names of the Incus client configuration,
+	// for the completion of --remote (nil: none).
+	Remotes func() []string
 	// Globals is filled by the root command's persistent flags.
 	Globals *GlobalOptions
 }

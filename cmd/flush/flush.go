@@ -25,6 +25,7 @@ import (
 	"github.com/anklume/anklume/internal/lifecycle"
 	"github.com/anklume/anklume/internal/lock"
 	nftsys "github.com/anklume/anklume/internal/nftables"
+	"github.com/anklume/anklume/internal/suggest"
 )
 
 // Messages of SPEC.md §12.2 and §12.3 (printed after `error: `).
@@ -127,7 +128,7 @@ func Run(ctx context.Context, opts *Options) error {
 	}
 	for _, l := range opts.Limit {
 		if m.Domain(l) == nil {
-			return opts.fail(fmt.Sprintf("--limit: unknown domain %q", l))
+			return opts.fail(fmt.Sprintf("--limit: unknown domain %q%s", l, suggest.Hint(l, m.DomainNames())))
 		}
 	}
 	if !opts.Destroy && hopts.Context.Level == 0 && !hopts.Context.Yolo && !opts.AllowProduction {

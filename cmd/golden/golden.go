@@ -16,6 +16,7 @@ import (
 	snapshotcmd "github.com/anklume/anklume/cmd/snapshot"
 	"github.com/anklume/anklume/internal/golden"
 	"github.com/anklume/anklume/internal/snapshots"
+	"github.com/anklume/anklume/internal/suggest"
 )
 
 // Options are the inputs of every golden subcommand.
@@ -116,7 +117,7 @@ func Run(ctx context.Context, sub string, opts *Options) error {
 		if opts.Domain != "" {
 			d := m.Domain(opts.Domain)
 			if d == nil || !d.Enabled {
-				return fmt.Errorf("--domain: unknown domain %q", opts.Domain)
+				return fmt.Errorf("--domain: unknown domain %q%s", opts.Domain, suggest.Hint(opts.Domain, m.DomainNames()))
 			}
 			project = d.Project
 		}

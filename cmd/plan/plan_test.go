@@ -119,6 +119,8 @@ func TestPlanCommand(t *testing.T) {
 		},
 		{name: "unknown limit", src: fixed, args: []string{"plan", "--limit", "nope"}, code: 1,
 			stderrWant: "error: --limit: unknown domain \"nope\"\n"},
+		{name: "mistyped limit", src: fixed, args: []string{"plan", "--limit", "wrok"}, code: 1,
+			stderrWant: "error: --limit: unknown domain \"wrok\"; did you mean \"work\"?\n"},
 		{name: "colour on a TTY", src: fixed, args: []string{"plan"}, tty: true, code: 0,
 			stdoutHas: []string{"  \x1b[32m+\x1b[0m project work\n", "\x1b[35m!\x1b[0m image"}},
 		{name: "NO_COLOR", src: fixed, args: []string{"plan"}, tty: true, env: map[string]string{"NO_COLOR": ""}, code: 0,

@@ -34,6 +34,7 @@ func NewFactory(build cmdutil.BuildInfo, schemaJSON func() []byte, schemaPart fu
 		Incus: func(ctx context.Context, remote string) (incusx.Server, error) {
 			return incusx.Connect(ctx, incusx.Options{Remote: remote, UserAgent: "anklume/" + build.Version})
 		},
+		Remotes: func() []string { return incusx.RemoteNames("") },
 		Globals: &cmdutil.GlobalOptions{},
 	}
 }

@@ -116,6 +116,7 @@ func finish(cmd *cobra.Command, f *cmdutil.Factory) {
 	cmd.SetUsageTemplate(strings.Replace(cmd.UsageTemplate(),
 		"Usage:{{if .Runnable}}", "Usage:{{if and .Runnable (not .HasAvailableSubCommands)}}", 1))
 	groupCommands(cmd)
+	registerCompletions(cmd, f)
 }
 
 // groupCommands gives every command that only groups subcommands the run

@@ -355,8 +355,16 @@ func TestSnapshotRestore(t *testing.T) {
 	e.take(t, "work", "web", "s1", time.Time{})
 	e.take(t, "work", "web", "s2", time.Time{})
 	got = e.run("snapshot", "restore", "web", "--name", "s3")
-	if want := (result{1, "", "error: instance work/web has no snapshot \"s3\"; available: s1, s2\n"}); got != want {
+	if want := (result{1, "", "error: instance work/web has no snapshot \"s3\"; did you mean \"s1\"?; available: s1, s2\n"}); got != want {
 		t.Errorf("restore of a missing name: %+v", got)
+	}
+	got = e.run("snapshot", "restore", "web", "--name", "before-upgrade")
+	if want := (result{1, "", "error: instance work/web has no snapshot \"before-upgrade\"; available: s1, s2\n"}); got != want {
+		t.Errorf("restore of a name close to none: %+v", got)
+	}
+	got = e.run("snapshot", "restore", "wbe", "--name", "s1")
+	if want := (result{1, "", "error: unknown machine or domain \"wbe\"; did you mean \"web\"?\n"}); got != want {
+		t.Errorf("restore of a mistyped machine: %+v", got)
 	}
 
 	// A change made after s1 is undone by the restore.

@@ -612,3 +612,24 @@ func (m *Infra) Summary() (domains, machines, policies int) {
 	}
 	return domains, machines, len(m.Policies)
 }
+
+// DomainNames returns the names of every domain, in order, for "did you
+// mean" hints and completion.
+func (m *Infra) DomainNames() []string {
+	out := make([]string, 0, len(m.Domains))
+	for _, d := range m.Domains {
+		out = append(out, d.Name)
+	}
+	return out
+}
+
+// MachineNames returns the names of every machine, domain by domain.
+func (m *Infra) MachineNames() []string {
+	var out []string
+	for _, d := range m.Domains {
+		for _, x := range d.Machines {
+			out = append(out, x.Name)
+		}
+	}
+	return out
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"path/filepath"
+	"sort"
 	"strings"
 	"time"
 
@@ -527,4 +528,27 @@ func (c *Client) WaitOperations(ctx context.Context, projects []string, timeout 
 		n++
 	}
 	return n, nil
+}
+
+// RemoteNames returns the names of the remotes of the Incus client
+// configuration in configDir ("" for the default one) that can serve as
+// --remote: those speaking the Incus protocol, sorted. An unreadable
+// configuration gives none.
+func RemoteNames(configDir string) []string {
+	confPath := ""
+	if configDir != "" {
+		confPath = filepath.Join(configDir, "config.yml")
+	}
+	conf, err := cliconfig.LoadConfig(confPath)
+	if err != nil {
+		return nil
+	}
+	var names []string
+	for name, r := range conf.Remotes {
+		if r.Protocol == "" || r.Protocol == "incus" {
+			names = append(names, name)
+		}
+	}
+	sort.Strings(names)
+	return names
 }

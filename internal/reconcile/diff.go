@@ -13,6 +13,7 @@ import (
 	"github.com/anklume/anklume/compiler/emit/incus"
 	"github.com/anklume/anklume/compiler/model"
 	"github.com/anklume/anklume/internal/plan"
+	"github.com/anklume/anklume/internal/suggest"
 )
 
 // LockProject is the project of the apply lock (§9.7); it is never an
@@ -211,9 +212,13 @@ func (d *differ) setScope() error {
 		known[pr.Domain] = true
 	}
 	var errs []error
+	var names []string
+	for n := range known {
+		names = append(names, n)
+	}
 	for _, l := range d.opts.Limit {
 		if !known[l] {
-			errs = append(errs, &Error{Msg: fmt.Sprintf("--limit: unknown domain %q", l)})
+			errs = append(errs, &Error{Msg: fmt.Sprintf("--limit: unknown domain %q%s", l, suggest.Hint(l, names))})
 		}
 	}
 	if len(errs) > 0 {

@@ -26,6 +26,7 @@ import (
 	"github.com/anklume/anklume/compiler/semantic"
 	applyx "github.com/anklume/anklume/internal/apply"
 	"github.com/anklume/anklume/internal/incusx"
+	"github.com/anklume/anklume/internal/suggest"
 )
 
 // NamePrefix starts the default name of `snapshot create`.
@@ -71,7 +72,7 @@ func Resolve(m *model.Infra, names, limit []string) ([]Target, error) {
 	}
 	for _, l := range limit {
 		if d := m.Domain(l); d == nil || !d.Enabled {
-			return nil, fmt.Errorf("--limit: unknown domain %q", l)
+			return nil, fmt.Errorf("--limit: unknown domain %q%s", l, suggest.Hint(l, m.DomainNames()))
 		}
 	}
 	if len(names) == 0 {
@@ -101,7 +102,7 @@ func Resolve(m *model.Infra, names, limit []string) ([]Target, error) {
 			}
 			continue
 		}
-		return nil, fmt.Errorf("unknown machine or domain %q", n)
+		return nil, fmt.Errorf("unknown machine or domain %q%s", n, suggest.Hint(n, append(m.MachineNames(), m.DomainNames()...)))
 	}
 	return out, nil
 }
@@ -110,7 +111,7 @@ func Resolve(m *model.Infra, names, limit []string) ([]Target, error) {
 func Machine(m *model.Infra, name string) (Target, error) {
 	x := m.Machine(name)
 	if x == nil {
-		return Target{}, fmt.Errorf("unknown machine %q", name)
+		return Target{}, fmt.Errorf("unknown machine %q%s", name, suggest.Hint(name, m.MachineNames()))
 	}
 	if !x.Domain.Enabled {
 		return Target{}, fmt.Errorf("machine %q is in disabled domain %q", name, x.Domain.Name)
@@ -254,7 +255,7 @@ func (e *MissingError) Error() string {
 	if len(e.Available) > 0 {
 		avail = strings.Join(e.Available, ", ")
 	}
-	return fmt.Sprintf("instance %s has no snapshot %q; available: %s", e.Target, e.Name, avail)
+	return fmt.Sprintf("instance %s has no snapshot %q%s; available: %s", e.Target, e.Name, suggest.Hint(e.Name, e.Available), avail)
 }
 
 // Restore stops the instance, restores snapshot name and starts it again
