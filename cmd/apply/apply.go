@@ -201,6 +201,12 @@ func Run(ctx context.Context, opts *Options) error {
 	}
 	res, cl, err := compiler.Compile(fsys, in, hopts)
 	dl.Add(cl...)
+	if err == nil && res != nil && res.Model != nil && !dl.HasErrors() {
+		// W16 needs the base directory's roles_custom/ and roles_vendor/.
+		if base, berr := opts.baseDir(in); berr == nil {
+			dl.Add(compiler.UnknownRoles(res.Model, os.DirFS(base))...)
+		}
+	}
 	opts.printDiagnostics(dl)
 	if err != nil {
 		return err

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"os"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -101,6 +102,12 @@ func Run(opts *Options) error {
 	}
 	res, cl, err := compiler.Compile(fsys, in, hopts)
 	dl.Add(cl...)
+	if err == nil && res != nil && res.Model != nil && !dl.HasErrors() {
+		// W16 needs the base directory's roles_custom/ and roles_vendor/.
+		if base, berr := opts.baseDir(in); berr == nil {
+			dl.Add(compiler.UnknownRoles(res.Model, os.DirFS(base))...)
+		}
+	}
 	opts.printDiagnostics(dl)
 	if err != nil {
 		return err

@@ -549,3 +549,29 @@ func TestSymlinkedInventoryRefused(t *testing.T) {
 		}
 	}
 }
+
+// TestUnknownRole: W16. A role that is neither built in, nor a directory
+// of roles_custom/ or roles_vendor/, nor a collection role is a warning
+// of sync (once per machine and role, at the machine), and sync still
+// writes the tree.
+func TestUnknownRole(t *testing.T) {
+	dir := setup(t, map[string]string{
+		"infra.yml": "project_name: demo\nglobal:\n  addressing: {}\ndomains:\n  lab:\n    machines:\n      lab-a:\n" +
+			"        roles: [base_system, base_sytem, mine, vendored, community.general.x, base_sytem]\n",
+		"roles_custom/mine/tasks/main.yml":     "---\n[]\n",
+		"roles_vendor/vendored/tasks/main.yml": "---\n[]\n",
+	})
+	got := runIn(t, dir, "sync")
+	want := `warning: infra.yml:7:7: domains.lab.machines.lab-a.roles[1]: role "base_sytem" was not found in roles_custom/ or the built-in roles` + "\n"
+	if got.code != 0 || got.stderr != want {
+		t.Errorf("code %d, stderr:\n%s\nwant:\n%s", got.code, got.stderr, want)
+	}
+	if read(t, dir, "site.yml") == "" {
+		t.Error("site.yml not written")
+	}
+	// Once the role exists in roles_custom/, the warning is gone.
+	write(t, dir, "roles_custom/base_sytem/tasks/main.yml", "---\n[]\n")
+	if got := runIn(t, dir, "sync"); got.code != 0 || strings.Contains(got.stderr, "warning") {
+		t.Errorf("after adding the role: %+v", got)
+	}
+}
