@@ -84,10 +84,31 @@ func MarshalAnsible(v Value) []byte { return writer{unsafe: true}.marshal(v) }
 type writer struct {
 	// unsafe tags string values holding "{" with !unsafe.
 	unsafe bool
+	// quoted memoises Quote over one marshal: keys and short values repeat
+	// across the machines of a large tree, and choosing a style costs a
+	// regular expression match.
+	quoted map[string]string
+}
+
+// maxMemo is the longest string whose quoted form is memoised.
+const maxMemo = 64
+
+// quote is Quote, memoised for short strings.
+func (w writer) quote(s string) string {
+	if len(s) > maxMemo || w.quoted == nil {
+		return Quote(s)
+	}
+	q, ok := w.quoted[s]
+	if !ok {
+		q = Quote(s)
+		w.quoted[s] = q
+	}
+	return q
 }
 
 // marshal renders v (see Marshal).
 func (w writer) marshal(v Value) []byte {
+	w.quoted = map[string]string{}
 	var b strings.Builder
 	switch x := v.(type) {
 	case Map:
@@ -130,7 +151,7 @@ func (w writer) writeMap(b *strings.Builder, m Map, ind int, skip bool) {
 		if i > 0 || !skip {
 			indent(b, ind)
 		}
-		k := Quote(kv.Key)
+		k := w.quote(kv.Key)
 		if len(k) > maxSimpleKey {
 			// An explicit key: "? key" then ": value" on the next line.
 			b.WriteString("? ")
@@ -212,9 +233,9 @@ func (w writer) scalar(v Value) string {
 	switch x := v.(type) {
 	case Str:
 		if w.unsafe && strings.IndexByte(string(x), '{') >= 0 {
-			return "!unsafe " + Quote(string(x))
+			return "!unsafe " + w.quote(string(x))
 		}
-		return Quote(string(x))
+		return w.quote(string(x))
 	case Int:
 		return strconv.FormatInt(int64(x), 10)
 	case Bool:
