@@ -198,3 +198,57 @@ func TestProjectRestrictedAfterInstances(t *testing.T) {
 }
 
 func noMkdir(hostdirs.Dir) error { return nil }
+
+// TestRepairRestoreLeftovers: a backup restore imports into the default
+// project under a temporary name, then moves and renames; one that
+// stopped on the way leaves a copy of a machine (ownership keys, static
+// address, protection) under that name. The plan deletes the copies this
+// infrastructure owns, with a reason that says why, lifting their
+// protection; a copy it does not own is only reported.
+func TestRepairRestoreLeftovers(t *testing.T) {
+	ctx := context.Background()
+	s := desired(t, twoDomains)
+	f := applied(t, s)
+	b1 := liveInst(t, f, "b", "b1") // b is not ephemeral: protected
+	if b1.Config["security.protection.delete"] != "true" {
+		t.Fatalf("b1 is not protected: %v", b1.Config)
+	}
+	leftover := func(project, name string, cfg map[string]string) {
+		t.Helper()
+		req := api.InstancesPost{Name: name, Source: api.InstanceSource{Type: "image", Alias: "anklume-test"},
+			InstancePut: api.InstancePut{Config: cfg, Devices: b1.Devices}}
+		if err := f.CreateInstance(ctx, project, req); err != nil {
+			t.Fatal(err)
+		}
+	}
+	leftover("default", "anklume-restore-1764950000000000001", b1.Config)
+	leftover("b", "anklume-restore-1764950000000000002", b1.Config)
+	foreign := map[string]string{"security.protection.delete": "true"}
+	leftover("default", "anklume-restore-1764950000000000003", foreign)
+
+	p := planFor(t, f, s, reconcile.Options{})
+	text := planText(p)
+	for _, w := range []string{
+		"- instance default/anklume-restore-1764950000000000001 (repair: an earlier restore did not finish; temporary import)",
+		"- instance b/anklume-restore-1764950000000000002 (repair: an earlier restore did not finish; temporary import)",
+	} {
+		if !strings.Contains(text, w) {
+			t.Errorf("plan lacks %q:\n%s", w, text)
+		}
+	}
+	if strings.Contains(text, "000003") {
+		t.Errorf("an unowned copy is planned:\n%s", text)
+	}
+	if r, out, errOut := run(t, f, p, nil); !r.OK() {
+		t.Fatalf("%s\n%s", out, errOut)
+	}
+	if p := planFor(t, f, s, reconcile.Options{}); len(p.Changes) > 0 {
+		t.Errorf("plan not empty:\n%s", planText(p))
+	}
+	if _, _, err := f.Instance(ctx, "default", "anklume-restore-1764950000000000003"); err != nil {
+		t.Errorf("the unowned copy was touched: %v", err)
+	}
+	if _, _, err := f.Instance(ctx, "b", "b1"); err != nil {
+		t.Errorf("the machine itself is gone: %v", err)
+	}
+}

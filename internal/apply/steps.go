@@ -175,9 +175,17 @@ func (e *executor) instanceSteps(ch *change, add func(int, *change, string, func
 	running := wasRunning
 	switch c.Action {
 	case plan.Delete:
+		leftover := strings.HasPrefix(c.Reason, "repair: ")
 		add(release, ch, "delete", func(ctx context.Context) error {
 			if wasRunning {
 				if err := e.stop(ctx, from, name); err != nil {
+					return err
+				}
+			}
+			if leftover {
+				// A half-made copy, not a machine: its protection came
+				// with the backup it was imported from.
+				if err := e.unprotect(ctx, from, name); err != nil {
 					return err
 				}
 			}
@@ -281,6 +289,24 @@ func (e *executor) instanceSteps(ch *change, add func(int, *change, string, func
 		add(states, ch, "restart", func(ctx context.Context) error { return e.restart(ctx, project, name) })
 	}
 	ch.running = want
+}
+
+// unprotect removes security.protection.delete from an instance that has
+// it in its own config.
+func (e *executor) unprotect(ctx context.Context, project, name string) error {
+	return retry412(func() error {
+		live, etag, err := e.srv().Instance(ctx, project, name)
+		if err != nil {
+			return err
+		}
+		if _, ok := live.Config["security.protection.delete"]; !ok {
+			return nil
+		}
+		put := live.Writable()
+		put.Config = cloneConfig(live.Config)
+		delete(put.Config, "security.protection.delete")
+		return e.srv().UpdateInstance(ctx, project, name, put, etag)
+	})
 }
 
 // stop stops an instance cleanly within StopTimeout, then by force.

@@ -102,6 +102,12 @@ func (c *Client) ExportInstance(ctx context.Context, project, name string, w io.
 	return nil
 }
 
+// RestoreStagePrefix starts the name of the temporary instance that
+// ImportInstance imports a backup as, before it moves and renames it; a
+// decimal number follows. One left behind is the trace of a restore that
+// did not finish.
+const RestoreStagePrefix = "anklume-restore-"
+
 // ImportInstance implements InstanceOps.
 //
 // Incus 6.0 refuses to import a backup into a restricted project (every
@@ -119,7 +125,7 @@ func (c *Client) ImportInstance(ctx context.Context, project, name string, r io.
 		op, err := c.srv.CreateInstanceFromBackup(incus.InstanceBackupArgs{BackupFile: r, Name: name})
 		return fail(wait(ctx, op, err))
 	}
-	stage := fmt.Sprintf("anklume-restore-%d", time.Now().UnixNano())
+	stage := fmt.Sprintf("%s%d", RestoreStagePrefix, time.Now().UnixNano())
 	op, err := c.srv.CreateInstanceFromBackup(incus.InstanceBackupArgs{BackupFile: r, Name: stage})
 	if err := wait(ctx, op, err); err != nil {
 		return fail(err)

@@ -9,6 +9,7 @@ import (
 	"github.com/lxc/incus/v6/shared/api"
 
 	"github.com/anklume/anklume/compiler/emit/incus"
+	"github.com/anklume/anklume/internal/incusx"
 	"github.com/anklume/anklume/internal/plan"
 )
 
@@ -40,6 +41,55 @@ func (u users) kept(key string) string {
 	return "kept (in use by " + strings.Join(list, ", ") + ")"
 }
 
+// RestoreLeftoverReason is the reason of the delete of a temporary
+// instance that an interrupted backup restore left behind.
+const RestoreLeftoverReason = "repair: an earlier restore did not finish; temporary import"
+
+// restoreLeftover reports whether name is the temporary name that a
+// backup restore imports under (incusx.RestoreStagePrefix and digits).
+func restoreLeftover(name string) bool {
+	rest, ok := strings.CutPrefix(name, incusx.RestoreStagePrefix)
+	if !ok || rest == "" {
+		return false
+	}
+	for _, c := range rest {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// restoreLeftovers plans the delete of the temporary instances of
+// interrupted restores: a restore imports the backup into the default
+// project under a temporary name, then moves it into the domain's project
+// and renames it, so a restore that stopped on the way leaves a stopped
+// copy of a machine, with its ownership keys and its static address,
+// under that name in either project. Only a copy that this infrastructure
+// owns, of an in-scope domain, is deleted (protection lifted first: it is
+// no machine); any other is a note. It returns the planned deletes.
+func (d *differ) restoreLeftovers() map[pkey]bool {
+	deleted := map[pkey]bool{}
+	for _, k := range sortedKeys(d.instances) {
+		x := d.instances[k]
+		if !restoreLeftover(k.name) {
+			continue
+		}
+		name := k.project + "/" + k.name
+		dom := x.Config[incus.KeyDomain]
+		if o, _ := ownerOf(x.Config, d.want.Infra); o != ownedHere || !d.scope[dom] || !d.orphanScope(dom) {
+			if o != ownedHere {
+				d.warn("instance "+name+" looks like the temporary import of an interrupted backup restore; it is not owned by this infrastructure and is left as it is", "")
+			}
+			continue
+		}
+		deleted[k] = true
+		d.change(plan.Change{Action: plan.Delete, Kind: plan.KindInstance, Name: name, Project: k.project,
+			Domain: dom, Reason: RestoreLeftoverReason, Live: *x})
+	}
+	return deleted
+}
+
 // orphans plans the owned objects that are not desired (§9.2).
 func (d *differ) orphans() {
 	infra := d.want.Infra
@@ -69,12 +119,12 @@ func (d *differ) orphans() {
 		}
 	}
 
+	deleted := d.restoreLeftovers()
 	// Instances first: what they use decides what else is kept.
-	deleted := map[pkey]bool{}
 	for _, k := range sortedKeys(d.instances) {
 		x := d.instances[k]
 		dom, ok := contentScope[k.project]
-		if !ok || d.desiredKeys["instance\x00"+k.project+"\x00"+k.name] || d.movedFrom[k] ||
+		if !ok || deleted[k] || d.desiredKeys["instance\x00"+k.project+"\x00"+k.name] || d.movedFrom[k] ||
 			!owned(x.Config) || truthy(x.Config[incus.KeyDisp]) {
 			continue
 		}
