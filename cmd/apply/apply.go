@@ -28,6 +28,7 @@ import (
 	"github.com/anklume/anklume/compiler/host"
 	"github.com/anklume/anklume/compiler/model"
 	"github.com/anklume/anklume/compiler/tree"
+	"github.com/anklume/anklume/internal/aiaccess"
 	applyx "github.com/anklume/anklume/internal/apply"
 	"github.com/anklume/anklume/internal/hostdirs"
 	"github.com/anklume/anklume/internal/incusx"
@@ -298,6 +299,13 @@ func (opts *Options) locked(ctx context.Context, srv incusx.Server, m *model.Inf
 	if err != nil {
 		return nil, err
 	}
+	// Keep the AI access holder recorded by `anklume ai switch`: its
+	// projects' key and its nftables rules (aiaccess).
+	m, aiWarn := aiaccess.Live(m, obs.Projects)
+	if aiWarn != "" {
+		opts.fail2("warning", aiWarn, "")
+	}
+	want = incus.Desired(m)
 	dopts := reconcile.Options{
 		Limit: opts.Limit, Adopt: opts.Adopt, AllowEmpty: opts.AllowEmpty, PruneVolumes: opts.PruneVolumes,
 		Force: opts.Force, Remote: remote != "", ResolveImage: srv.ResolveImage, Model: m,

@@ -22,6 +22,7 @@ import (
 	plancmd "github.com/anklume/anklume/cmd/plan"
 	snapshotcmd "github.com/anklume/anklume/cmd/snapshot"
 	"github.com/anklume/anklume/compiler/emit/nft"
+	"github.com/anklume/anklume/internal/aiaccess"
 	"github.com/anklume/anklume/internal/dashboard"
 	"github.com/anklume/anklume/internal/lifecycle"
 	nftsys "github.com/anklume/anklume/internal/nftables"
@@ -91,7 +92,6 @@ func Run(ctx context.Context, opts *Options) error {
 		return err
 	}
 	remote := opts.Remote() != ""
-	ruleset := nft.Render(m)
 	h := &dashboard.Server{
 		Model:     m,
 		CheckHost: loopback,
@@ -103,7 +103,8 @@ func Run(ctx context.Context, opts *Options) error {
 				return nil, err
 			}
 			if !remote && opts.NFTStatus != nil {
-				if st, _, err := opts.NFTStatus(ctx, ruleset); err == nil {
+				mm, _ := aiaccess.Overlay(m, r.AIAccessHolder)
+				if st, _, err := opts.NFTStatus(ctx, nft.Render(mm)); err == nil {
 					v := strings.TrimPrefix(st.String(), "nftables: ")
 					r.NFTables = &v
 				}

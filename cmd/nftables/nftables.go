@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -19,6 +20,8 @@ import (
 	"github.com/anklume/anklume/compiler/emit/nft"
 	"github.com/anklume/anklume/compiler/host"
 	"github.com/anklume/anklume/compiler/model"
+	"github.com/anklume/anklume/internal/aiaccess"
+	"github.com/anklume/anklume/internal/incusx"
 	nftsys "github.com/anklume/anklume/internal/nftables"
 )
 
@@ -43,6 +46,10 @@ type Options struct {
 	Getwd func() (string, error)
 	// System is the host nft, paths and systemd that deploy and status use.
 	System nftsys.System
+	// Incus connects to the server, to read the AI access holder that
+	// `anklume ai switch` recorded (only with ai_access_policy: exclusive);
+	// nil skips it.
+	Incus func(ctx context.Context, remote string) (incusx.Server, error)
 
 	// Action is Render, Deploy or Status.
 	Action string
@@ -65,6 +72,7 @@ func NewCmdNftables(f *cmdutil.Factory, runF func(*Options) error) *cobra.Comman
 			Remote:  f.Remote,
 			Getwd:   f.Getwd,
 			System:  nftsys.DefaultSystem(),
+			Incus:   f.Incus,
 			Action:  action,
 		}
 	}
@@ -147,6 +155,9 @@ func Run(opts *Options) error {
 		return err
 	}
 	ctx := context.Background()
+	if opts.Action != Render {
+		m = opts.liveHolder(ctx, m)
+	}
 	switch opts.Action {
 	case Render:
 		return opts.render(m)
@@ -180,6 +191,36 @@ func Run(opts *Options) error {
 		return nil
 	}
 	return fmt.Errorf("unknown nftables action %q", opts.Action)
+}
+
+// liveHolder applies the AI access holder recorded in Incus (aiaccess) to
+// m, for the rules that are loaded or compared; render keeps the PSOT's
+// ai_access_default, as sync does. When Incus cannot be read, a warning
+// says the PSOT's holder is used.
+func (opts *Options) liveHolder(ctx context.Context, m *model.Infra) *model.Infra {
+	if opts.Incus == nil || !aiaccess.Exclusive(m) {
+		return m
+	}
+	warn := func(msg string) {
+		if opts.Globals == nil || !opts.Globals.Quiet {
+			fmt.Fprintf(opts.IO.ErrOut, "warning: %s\n", msg)
+		}
+	}
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	srv, err := opts.Incus(cctx, opts.Remote())
+	if err == nil {
+		var o *model.Infra
+		var w string
+		if o, w, err = aiaccess.FromServer(cctx, srv, m); err == nil {
+			if w != "" {
+				warn(w)
+			}
+			return o
+		}
+	}
+	warn(fmt.Sprintf("could not read the AI access holder from Incus (%s); the rules give the access to ai_access_default %s", err, m.Global.AIAccessDefault))
+	return m
 }
 
 // render prints the ruleset, or writes it to -o FILE.

@@ -18,6 +18,7 @@ import (
 	"github.com/anklume/anklume/compiler/emit/incus"
 	"github.com/anklume/anklume/compiler/host"
 	"github.com/anklume/anklume/compiler/model"
+	"github.com/anklume/anklume/internal/aiaccess"
 	"github.com/anklume/anklume/internal/incusx"
 	"github.com/anklume/anklume/internal/plan"
 	"github.com/anklume/anklume/internal/reconcile"
@@ -155,6 +156,11 @@ func Run(opts *Options) error {
 			return cmdutil.ErrSilent
 		}
 		m = res.Model
+	}
+	// The AI access holder recorded by `anklume ai switch` (aiaccess).
+	m, aiWarn := aiaccess.Live(m, obs.Projects)
+	if aiWarn != "" {
+		fmt.Fprintf(opts.IO.ErrOut, "warning: %s\n", aiWarn)
 	}
 	want := incus.Desired(m)
 	ropts := reconcile.Options{

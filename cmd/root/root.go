@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	aicmd "github.com/anklume/anklume/cmd/ai"
 	applycmd "github.com/anklume/anklume/cmd/apply"
 	backupcmd "github.com/anklume/anklume/cmd/backup"
 	clipboardcmd "github.com/anklume/anklume/cmd/clipboard"
@@ -100,6 +101,7 @@ func NewCmdRoot(f *cmdutil.Factory) *cobra.Command {
 		upgradecmd.NewCmdUpgrade(f, nil), verifycmd.NewCmdVerify(f, nil), doctorcmd.NewCmdDoctor(f, nil),
 		consolecmd.NewCmdConsole(f, nil), shellcmd.NewCmdShell(f, nil), dashboardcmd.NewCmdDashboard(f, nil),
 		desktopcmd.NewCmdDesktop(f, nil), clipboardcmd.NewCmdClipboard(f, nil), copycmd.NewCmdCopy(f, nil),
+		aicmd.NewCmdAI(f, nil),
 	)
 	finish(cmd, f)
 	return cmd

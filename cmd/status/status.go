@@ -19,6 +19,7 @@ import (
 	"github.com/anklume/anklume/compiler/diag"
 	"github.com/anklume/anklume/compiler/emit/nft"
 	"github.com/anklume/anklume/compiler/host"
+	"github.com/anklume/anklume/internal/aiaccess"
 	"github.com/anklume/anklume/internal/incusx"
 	"github.com/anklume/anklume/internal/lifecycle"
 	nftsys "github.com/anklume/anklume/internal/nftables"
@@ -123,7 +124,8 @@ func Run(ctx context.Context, opts *Options) error {
 
 	line := NFTRemote
 	if remote == "" {
-		line = opts.nftLine(ctx, nft.Render(m), r)
+		mm, _ := aiaccess.Overlay(m, r.AIAccessHolder) // Status checked the holder
+		line = opts.nftLine(ctx, nft.Render(mm), r)
 	}
 	if opts.JSON {
 		b, err := json.Marshal(r)

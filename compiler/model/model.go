@@ -99,6 +99,12 @@ type Global struct {
 	AIAccessPolicy string
 	// AIAccessDefault is "" when absent.
 	AIAccessDefault string
+	// AIAccessHolder is the domain that holds the exclusive AI access now,
+	// when `anklume ai switch` moved it away from AIAccessDefault. It is
+	// never read from the PSOT: internal/aiaccess.Overlay sets it from the
+	// live Incus projects (and moves the auto policy with it); "" means
+	// AIAccessDefault holds it.
+	AIAccessHolder string
 	// AIVRAMFlush is ai_vram_flush (no effect in version 1).
 	AIVRAMFlush bool
 	// NestingPrefix is nesting_prefix.

@@ -16,6 +16,7 @@ import (
 	"github.com/anklume/anklume/compiler/emit/nft"
 	"github.com/anklume/anklume/compiler/model"
 	"github.com/anklume/anklume/compiler/tree"
+	"github.com/anklume/anklume/internal/aiaccess"
 	"github.com/anklume/anklume/internal/incusx"
 	"github.com/anklume/anklume/internal/lock"
 	"github.com/anklume/anklume/internal/nftables"
@@ -214,7 +215,13 @@ func Run(ctx context.Context, env Env) Report {
 	case env.NFT == nil:
 		add(NFTStatus, Warn, "not checked: nft is not available")
 	default:
-		st, _, err := env.NFT(ctx, nft.Render(env.Model))
+		rm := env.Model
+		if env.Server != nil { // the AI access holder of `anklume ai switch`
+			if o, _, err := aiaccess.FromServer(ctx, env.Server, rm); err == nil {
+				rm = o
+			}
+		}
+		st, _, err := env.NFT(ctx, nft.Render(rm))
 		switch {
 		case err != nil:
 			add(NFTStatus, Warn, "not checked: %s", strings.SplitN(err.Error(), "\n", 2)[0])

@@ -16,6 +16,7 @@ import (
 
 	"github.com/anklume/anklume/compiler/emit/incus"
 	"github.com/anklume/anklume/compiler/model"
+	"github.com/anklume/anklume/internal/aiaccess"
 	"github.com/anklume/anklume/internal/incusx"
 	"github.com/anklume/anklume/internal/plan"
 	"github.com/anklume/anklume/internal/reconcile"
@@ -37,6 +38,10 @@ type Report struct {
 	// checked (--remote, or the check failed).
 	NFTables *string        `json:"nftables"`
 	Domains  []DomainStatus `json:"domains"`
+	// AIAccessHolder is the domain `anklume ai switch` gave the exclusive
+	// AI access to, "" when ai_access_default holds it (not in the JSON
+	// document).
+	AIAccessHolder string `json:"-"`
 }
 
 // DomainStatus is one domain of a Report.
@@ -111,6 +116,10 @@ func Status(ctx context.Context, srv incusx.Server, m *model.Infra, opts StatusO
 		return nil, nil, err
 	}
 	var warnings []plan.Warning
+	m, aiWarn := aiaccess.Live(m, obs.Projects)
+	if aiWarn != "" {
+		warnings = append(warnings, plan.Warning{Msg: aiWarn})
+	}
 	drift := map[string]bool{}
 	p, derr := reconcile.Diff(incus.Desired(m), obs, reconcile.Options{
 		Model: m, ResolveImage: srv.ResolveImage, Remote: opts.Remote,
@@ -158,7 +167,7 @@ func Status(ctx context.Context, srv incusx.Server, m *model.Infra, opts StatusO
 		networks[n.Name] = true
 	}
 
-	r := &Report{FormatVersion: 1, Infra: m.ProjectName, Domains: []DomainStatus{}}
+	r := &Report{FormatVersion: 1, Infra: m.ProjectName, Domains: []DomainStatus{}, AIAccessHolder: m.Global.AIAccessHolder}
 	for _, d := range m.Domains {
 		ds := DomainStatus{
 			Name: d.Name, Enabled: d.Enabled, Project: d.Project, ProjectExists: projects[d.Project],

@@ -93,6 +93,9 @@ func project(m *model.Infra, d *model.Domain) *Project {
 	if a := m.Global.AIAccessDefault; a != "" {
 		cfg[KeyAIAccessDefault] = a
 	}
+	if h := m.Global.AIAccessHolder; h != "" && h != m.Global.AIAccessDefault {
+		cfg[KeyAIAccessHolder] = h
+	}
 	p := &Project{Domain: d.Name}
 	p.Name = d.Project
 	p.Description = d.Description

@@ -51,6 +51,11 @@ const (
 	OwnershipKeyPrefix = "user.anklume."
 )
 
+// KeyAIAccessHolder records, on every project, the domain `anklume ai
+// switch` gave the exclusive AI access to, when it is not
+// ai_access_default (internal/aiaccess).
+const KeyAIAccessHolder = "user.anklume.ai_access_holder"
+
 // The built-in image remote (SPEC.md §4.12).
 const (
 	imagesRemote        = "images"
