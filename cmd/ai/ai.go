@@ -106,8 +106,11 @@ func NewCmdAI(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 	fl.BoolVar(&so.NoPersist, "no-persist", false, "load the rules now only; do not install them for the next boot")
 	sto := newOpts()
 	statusCmd := &cobra.Command{
-		Use:     "status",
-		Short:   "Show which domain holds the access to ai-tools",
+		Use:   "status",
+		Short: "Show which domain holds the access to ai-tools",
+		Long: "Print the AI access policy, the domain that may reach ai-tools now (read from\n" +
+			"Incus: ai_access_default, or the domain of the last ai switch) and the GPU\n" +
+			"machines of ai-tools.",
 		Example: "  anklume ai status",
 		Args:    cobra.NoArgs,
 		RunE: func(c *cobra.Command, args []string) error {
