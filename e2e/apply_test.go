@@ -204,13 +204,14 @@ func TestApplyLive(t *testing.T) {
 
 	// Lock (#61): a fresh lock of another host makes apply fail at once.
 	now := time.Now().UTC().Format(time.RFC3339)
-	mustRun(t, "", "incus", "project", "set", "anklume-lock",
-		"user.anklume.lock.id=0123456789abcdef0123456789abcdef", "user.anklume.lock.owner=bob@elsewhere:42",
-		"user.anklume.lock.command=apply", "user.anklume.lock.acquired="+now, "user.anklume.lock.heartbeat="+now)
+	mustRun(t, "", "incus", "project", "create", "anklume-lock", "-c", "features.profiles=false", "-c", "features.images=false",
+		"-c", "user.anklume.lock.id=0123456789abcdef0123456789abcdef", "-c", "user.anklume.lock.owner=bob@elsewhere:42",
+		"-c", "user.anklume.lock.command=apply", "-c", "user.anklume.lock.acquired="+now, "-c", "user.anklume.lock.heartbeat="+now)
 	out, errOut, code = anklume(t, dir, applyArgs...)
-	for _, k := range []string{"id", "owner", "command", "acquired", "heartbeat"} {
-		_ = exec.Command("incus", "project", "unset", "anklume-lock", "user.anklume.lock."+k).Run()
+	if got, _ := exec.Command("incus", "project", "get", "anklume-lock", "user.anklume.lock.owner").Output(); strings.TrimSpace(string(got)) != "bob@elsewhere:42" {
+		t.Errorf("the held lock was changed: owner %q", got)
 	}
+	_ = exec.Command("incus", "project", "delete", "anklume-lock").Run()
 	want := "error: another anklume run holds the lock on this Incus server (bob@elsewhere:42, apply, since " + now +
 		"); retry later, or run anklume unlock if it is stale\n"
 	if code != 1 || !strings.HasSuffix(errOut, want) || out != "" {

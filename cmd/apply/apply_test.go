@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -131,8 +132,8 @@ func TestApplyConverges(t *testing.T) {
 	if !strings.Contains(out, "+ instance work/work-a: done (") || !strings.HasSuffix(out, "Apply complete: 9 created, 0 updated, 0 deleted.\n") {
 		t.Errorf("stdout:\n%s", out)
 	}
-	// Only the lock project's POST and PUT came before the deploy.
-	if e.deployed != 2 {
+	// Only the lock (the create of its project) came before the deploy.
+	if e.deployed != 1 {
 		t.Errorf("nftables deployed after %d writes: %v", e.deployed, writesOf(e.fake)[:e.deployed])
 	}
 	if len(e.runs) != 1 || strings.Join(e.runs[0], " ") != e.dir+" ansible-playbook site.yml --tags provision --limit admin,work,!adm-b" {
@@ -144,8 +145,8 @@ func TestApplyConverges(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(e.dir, "site.yml")); err != nil {
 		t.Errorf("tree not written: %v", err)
 	}
-	if p, _, _ := e.fake.Project(context.Background(), lock.Project); p.Config[lock.KeyID] != "" {
-		t.Error("lock not released")
+	if _, _, err := e.fake.Project(context.Background(), lock.Project); !incusx.IsNotFound(err) {
+		t.Errorf("lock not released: %v", err)
 	}
 
 	if err := Run(context.Background(), e.opts(func(o *Options) { o.NoProvision = true })); err != nil {
@@ -206,10 +207,9 @@ func TestApplyLockHeld(t *testing.T) {
 	if !errors.As(err, &held) || !strings.HasPrefix(err.Error(), "another anklume run holds the lock on this Incus server (bob@there:7, apply, since ") {
 		t.Fatalf("err %v", err)
 	}
-	for _, w := range writesOf(e.fake) {
-		if !strings.Contains(w, lock.Project) {
-			t.Errorf("write while locked out: %s", w)
-		}
+	// The attempt to create the lock, nothing else.
+	if w := writesOf(e.fake); !slices.Equal(w, []string{"POST /1.0/projects"}) {
+		t.Errorf("writes while locked out: %q", w)
 	}
 }
 
@@ -260,12 +260,12 @@ func TestApplyDeployFails(t *testing.T) {
 	if !errors.Is(err, cmdutil.ErrSilent) || !strings.HasSuffix(e.err.String(), "error: nft -c failed\n  hint: look\n") {
 		t.Fatalf("err %v stderr %q", err, e.err.String())
 	}
-	// The lock project's creation, the lock and its release, nothing else.
-	if w := writesOf(e.fake); len(w) != 3 || w[0] != "POST /1.0/projects" || w[1] != "PUT /1.0/projects/anklume-lock" || w[2] != w[1] {
+	// The lock and its release (rename to its tombstone, delete), nothing else.
+	if w := writesOf(e.fake); len(w) != 3 || w[0] != "POST /1.0/projects" || w[1] != "POST /1.0/projects/anklume-lock" || !strings.HasPrefix(w[2], "DELETE /1.0/projects/anklume-lock-") {
 		t.Errorf("Incus changed: %q", w)
 	}
-	if p, _, _ := e.fake.Project(context.Background(), lock.Project); p.Config[lock.KeyID] != "" {
-		t.Error("lock not released")
+	if _, _, err := e.fake.Project(context.Background(), lock.Project); !incusx.IsNotFound(err) {
+		t.Errorf("lock not released: %v", err)
 	}
 }
 

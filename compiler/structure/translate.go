@@ -259,7 +259,7 @@ func nameMessage(what, v string) (msg, hint string) {
 		return pattern, ""
 	}
 	switch {
-	case what == "domain" && (v == "default" || v == "anklume-lock"):
+	case what == "domain" && (v == "default" || v == "anklume-lock" || strings.HasPrefix(v, "anklume-lock-")):
 		return "domain name " + q + " is reserved", ""
 	case (what == "domain" || what == "machine") && ansibleReserved(v):
 		return what + " name " + q + " is reserved by Ansible", hintAnsibleName

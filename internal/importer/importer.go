@@ -24,6 +24,7 @@ import (
 	"github.com/anklume/anklume/compiler/emit/yamlw"
 	"github.com/anklume/anklume/compiler/model"
 	"github.com/anklume/anklume/internal/incusx"
+	"github.com/anklume/anklume/internal/lock"
 	"github.com/anklume/anklume/internal/reconcile"
 )
 
@@ -35,9 +36,6 @@ const DefaultInfra = "imported-infra"
 
 // Modeline is the schema comment every generated PSOT starts with.
 const Modeline = "# yaml-language-server: $schema=.anklume/infra.schema.json"
-
-// lockProject is the project of the apply lock (§9.7), never imported.
-const lockProject = "anklume-lock"
 
 // Defaults of SPEC.md §2.4 that import compares against.
 const (
@@ -129,7 +127,7 @@ func Read(ctx context.Context, srv incusx.Server) (*State, error) {
 		}
 	}
 	for _, in := range obs.Instances {
-		if owned[in.Project] || in.Project == incus.DefaultProject || in.Project == lockProject ||
+		if owned[in.Project] || in.Project == incus.DefaultProject || lock.IsLockProject(in.Project) ||
 			eth0Address(&in) != "" || in.Status != "Running" {
 			continue
 		}
@@ -322,7 +320,7 @@ func Import(st *State, opts Options) (*Result, error) {
 }
 
 // selectProjects returns the projects to import: every project but
-// default and anklume-lock, or those of --project.
+// default and the lock (anklume-lock and its tombstones), or those of --project.
 func (im *importer) selectProjects() ([]api.Project, error) {
 	byName := map[string]api.Project{}
 	for _, p := range im.st.Projects {
@@ -343,7 +341,7 @@ func (im *importer) selectProjects() ([]api.Project, error) {
 	}
 	var out []api.Project
 	for _, p := range im.st.Projects {
-		if p.Name != incus.DefaultProject && p.Name != lockProject {
+		if p.Name != incus.DefaultProject && !lock.IsLockProject(p.Name) {
 			out = append(out, p)
 		}
 	}
@@ -634,7 +632,7 @@ func validName(name string, machine bool) string {
 	switch {
 	case len(name) > 63:
 		return "longer than 63 characters"
-	case !machine && (name == incus.DefaultProject || name == lockProject):
+	case !machine && (name == incus.DefaultProject || lock.IsLockProject(name)):
 		return "the name is reserved"
 	case !nameRe.MatchString(name):
 		return "not a valid name (lowercase letters, digits and inner hyphens)"

@@ -190,6 +190,15 @@ func (c *Client) DeleteProject(ctx context.Context, name string) error {
 	return wrap(c.srv.DeleteProject(name), "deleting", "project", "", name)
 }
 
+// RenameProject implements Server.
+func (c *Client) RenameProject(ctx context.Context, name, newName string) error {
+	if err := ctx.Err(); err != nil {
+		return wrap(err, "renaming", "project", "", name)
+	}
+	op, err := c.srv.RenameProject(name, api.ProjectPost{Name: newName})
+	return wrap(wait(ctx, op, err), "renaming", "project", "", name)
+}
+
 // Networks implements Server.
 func (c *Client) Networks(ctx context.Context) ([]api.Network, error) {
 	if err := ctx.Err(); err != nil {

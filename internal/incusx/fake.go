@@ -595,6 +595,42 @@ func (f *Fake) DeleteProject(ctx context.Context, name string) error {
 	return nil
 }
 
+// RenameProject implements Server.
+func (f *Fake) RenameProject(ctx context.Context, name, newName string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	fail := func(err error) error { return wrap(err, "renaming", "project", "", name) }
+	if err := ctx.Err(); err != nil {
+		return fail(err)
+	}
+	if err := f.call("RenameProject", name, http.MethodPost, uri("", nil, "projects", name)); err != nil {
+		return fail(err)
+	}
+	if name == DefaultProject {
+		return fail(statusErr(http.StatusForbidden, "The 'default' project cannot be renamed"))
+	}
+	f.opWait(ctx, "")
+	if _, ok := f.projects[newName]; ok {
+		return fail(statusErr(http.StatusInternalServerError, "A project named %q already exists", newName))
+	}
+	if err := f.needProject(name); err != nil {
+		return fail(statusErr(http.StatusInternalServerError, "Failed loading project %q: Project not found", name))
+	}
+	if !f.projectEmpty(name) {
+		return fail(statusErr(http.StatusInternalServerError, "Only empty projects can be renamed"))
+	}
+	p := f.projects[name]
+	delete(f.projects, name)
+	p.Name = newName
+	f.projects[newName] = p
+	if prof, ok := f.profiles[pkey{name, "default"}]; ok {
+		delete(f.profiles, pkey{name, "default"})
+		prof.Project = newName
+		f.profiles[pkey{newName, "default"}] = prof
+	}
+	return nil
+}
+
 // ---- networks ----
 
 // networkUsers lists the profiles and instances whose devices use a

@@ -76,6 +76,13 @@ type Server interface {
 	UpdateProject(ctx context.Context, name string, put api.ProjectPut, etag string) error
 	// DeleteProject deletes an empty project.
 	DeleteProject(ctx context.Context, name string) error
+	// RenameProject renames an empty project and waits for it. Incus checks
+	// that newName is free and renames in one database transaction, so of
+	// two renames of the same project, or to the same new name, only one
+	// succeeds. The failure of the operation carries no status code (a
+	// missing project and a taken name are both plain errors): read the
+	// state again to learn why.
+	RenameProject(ctx context.Context, name, newName string) error
 
 	// Networks lists the networks of the default project
 	// (GET /1.0/networks?recursion=1).

@@ -4,7 +4,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -16,11 +20,15 @@ import (
 var t0 = time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)
 
 func opts(srv incusx.Server, owner string, now time.Time, warn *bytes.Buffer) Options {
-	return Options{
+	o := Options{
 		Server: srv, Command: "apply", Owner: owner, Host: "here",
 		Now: func() time.Time { return now }, Alive: func(pid int) bool { return pid == 100 },
-		Interval: time.Hour, Warn: warn,
+		Interval: time.Hour,
 	}
+	if warn != nil {
+		o.Warn = warn
+	}
+	return o
 }
 
 func lockConfig(t *testing.T, f *incusx.Fake) api.ConfigMap {
@@ -32,15 +40,18 @@ func lockConfig(t *testing.T, f *incusx.Fake) api.ConfigMap {
 	return p.Config
 }
 
-// TestAcquireRelease: the lock project is created on demand with every
-// feature false, holds the five keys while locked and none after release
-// (SPEC.md §9.7, §16 #61).
+// TestAcquireRelease: Acquire is one request, the create of the lock
+// project with every feature false and the five keys; Release renames it to
+// its tombstone, checks it and deletes it, leaving no project behind.
 func TestAcquireRelease(t *testing.T) {
 	ctx := context.Background()
 	f := incusx.NewFake()
 	l, err := Acquire(ctx, opts(f, "alice@here:100", t0, nil))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if got := f.Log().Strings(); !slices.Equal(got, []string{"POST /1.0/projects"}) {
+		t.Errorf("acquire requests %q, want the create alone", got)
 	}
 	cfg := lockConfig(t, f)
 	for _, k := range features {
@@ -58,24 +69,45 @@ func TestAcquireRelease(t *testing.T) {
 	if len(l.ID()) != 32 {
 		t.Errorf("id %q is not 128-bit hex", l.ID())
 	}
+	f.Log().Reset()
 	if err := l.Release(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if err := l.Release(ctx); err != nil {
 		t.Fatalf("second release: %v", err)
 	}
-	for k := range want {
-		if _, ok := lockConfig(t, f)[k]; ok {
-			t.Errorf("%s still set after release", k)
+	wantReqs := []string{"POST /1.0/projects/anklume-lock", "GET /1.0/operations/ID/wait?timeout=-1",
+		"GET /1.0/projects/" + Tombstone(l.ID()), "DELETE /1.0/projects/" + Tombstone(l.ID())}
+	if got := normOps(f.Log().Strings()); !slices.Equal(got, wantReqs) {
+		t.Errorf("release requests\n got %q\nwant %q", got, wantReqs)
+	}
+	if names := projectNames(t, f); !slices.Equal(names, []string{"default"}) {
+		t.Errorf("projects after release %q, want default alone", names)
+	}
+}
+
+// normOps replaces the fake's operation ids.
+func normOps(reqs []string) []string {
+	out := slices.Clone(reqs)
+	for i, r := range out {
+		if strings.HasPrefix(r, "GET /1.0/operations/") {
+			out[i] = "GET /1.0/operations/ID/wait" + r[strings.Index(r, "/wait")+len("/wait"):]
 		}
 	}
-	// Every write carried an ETag: the fake refuses stale ones, and no
-	// PATCH was ever sent.
-	for _, r := range f.Log().Strings() {
-		if strings.HasPrefix(r, "PATCH") {
-			t.Errorf("PATCH sent: %s", r)
-		}
+	return out
+}
+
+func projectNames(t *testing.T, f *incusx.Fake) []string {
+	t.Helper()
+	ps, err := f.Projects(context.Background())
+	if err != nil {
+		t.Fatal(err)
 	}
+	var out []string
+	for _, p := range ps {
+		out = append(out, p.Name)
+	}
+	return out
 }
 
 // TestAcquireHeldStale: a fresh lock of another run refuses with the exact
@@ -145,64 +177,220 @@ func (l *Lock) stopHeartbeat() {
 	l.once.Do(func() { close(l.stop); <-l.done })
 }
 
-// racer writes a competing lock just before the first PUT of the lock
-// project, so that PUT fails with 412.
-type racer struct {
-	incusx.Server
-	raced bool
-	owner string
-}
-
-func (r *racer) UpdateProject(ctx context.Context, name string, put api.ProjectPut, etag string) error {
-	if !r.raced {
-		r.raced = true
-		p, et, err := r.Server.Project(ctx, name)
-		if err != nil {
-			return err
-		}
-		cfg := p.Writable()
-		cfg.Config = cloneConfig(cfg.Config)
-		cfg.Config[KeyID], cfg.Config[KeyOwner], cfg.Config[KeyCommand] = "ffff", r.owner, "destroy"
-		cfg.Config[KeyAcquired], cfg.Config[KeyHeartbeat] = stamp(t0), stamp(t0)
-		if err := r.Server.UpdateProject(ctx, name, cfg, et); err != nil {
-			return err
-		}
-	}
-	return r.Server.UpdateProject(ctx, name, put, etag)
-}
-
-// TestAcquireRace: a PUT that loses the race gets 412, re-reads, and sees
-// the winner's lock; a stale winner is taken over on the retry.
-func TestAcquireRace(t *testing.T) {
+// TestConcurrentRuns: runs that acquire and release at the same time are
+// never two inside the lock at once, and each ends holding it or with the
+// lock message.
+func TestConcurrentRuns(t *testing.T) {
 	ctx := context.Background()
 	f := incusx.NewFake()
-	if _, err := ensureProjectFor(ctx, f); err != nil {
+	var inside, most, won atomic.Int32
+	var wg sync.WaitGroup
+	for i := range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 10 {
+				l, err := Acquire(ctx, opts(f, fmt.Sprintf("r%d@there:%d", i, i), t0, nil))
+				var held *HeldError
+				if errors.As(err, &held) {
+					continue
+				}
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				n := inside.Add(1)
+				for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+				}
+				won.Add(1)
+				inside.Add(-1)
+				if err := l.Release(ctx); err != nil {
+					t.Error(err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if most.Load() != 1 || won.Load() == 0 {
+		t.Errorf("at most %d holders at once (want 1), %d acquisitions", most.Load(), won.Load())
+	}
+	if names := projectNames(t, f); !slices.Equal(names, []string{"default"}) {
+		t.Errorf("projects after the runs %q", names)
+	}
+}
+
+// TestTakeoverRace: runs that take over the same stale lock at once end
+// with one holder at a time; and a run that read the stale lock and acts
+// only after another took it over cannot remove the new lock (the
+// tombstone of the old one is in the way), which a takeover by delete
+// would do.
+func TestTakeoverRace(t *testing.T) {
+	ctx := context.Background()
+	f := incusx.NewFake()
+	dead, err := Acquire(ctx, opts(f, "bob@here:999", t0, nil))
+	if err != nil {
 		t.Fatal(err)
 	}
-	_, err := Acquire(ctx, opts(&racer{Server: f, owner: "carol@there:5"}, "alice@here:100", t0, nil))
-	var held *HeldError
-	if !errors.As(err, &held) || held.Info.Owner != "carol@there:5" || held.Info.Command != "destroy" {
-		t.Fatalf("err = %v, want the winner's lock", err)
+	dead.stopHeartbeat()
+	var inside, most, won atomic.Int32
+	var wg sync.WaitGroup
+	for i := range 10 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			l, err := Acquire(ctx, opts(f, fmt.Sprintf("r%d@here:100", i), t0, nil))
+			var held *HeldError
+			if errors.As(err, &held) {
+				return
+			}
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			n := inside.Add(1)
+			for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+			}
+			won.Add(1)
+			inside.Add(-1)
+			l.stopHeartbeat() // keep it: the others must find it held
+		}()
 	}
+	wg.Wait()
+	if most.Load() != 1 || won.Load() != 1 {
+		t.Fatalf("%d holders at most at once, %d won; want exactly one", most.Load(), won.Load())
+	}
+	cur := lockConfig(t, f)
+	if cur[KeyID] == dead.ID() {
+		t.Fatal("the stale lock is still there")
+	}
+	tomb, _, err := f.Project(ctx, Tombstone(dead.ID()))
+	if err != nil || tomb.Config[KeyID] != dead.ID() || tomb.Config[KeyRemoved] == "" {
+		t.Fatalf("tombstone of the stale lock: %+v, %v", tomb, err)
+	}
+	// A late taker that read the stale lock before the takeover.
+	late := opts(f, "late@here:100", t0, nil)
+	late.defaults()
+	if err := remove(ctx, late, dead.ID(), Tombstone(dead.ID()), true); !errors.Is(err, errMoved) {
+		t.Fatalf("late removal: %v, want errMoved", err)
+	}
+	if got := lockConfig(t, f)[KeyID]; got != cur[KeyID] {
+		t.Fatalf("the late taker removed the new lock (id %q, want %q)", got, cur[KeyID])
+	}
+	// The stale holder, were it still running, cannot release it either.
+	if err := dead.remove(ctx); err == nil {
+		t.Fatal("the old holder removed the new lock")
+	}
+	if got := lockConfig(t, f)[KeyID]; got != cur[KeyID] {
+		t.Fatal("the old holder removed the new lock")
+	}
+}
 
-	f2 := incusx.NewFake()
-	if _, err := ensureProjectFor(ctx, f2); err != nil {
+// remove is Release without the heartbeat.
+func (l *Lock) remove(ctx context.Context) error {
+	return remove(ctx, l.opts, l.id, Tombstone(l.id), false)
+}
+
+// TestForceUnlockLiveHolder: unlock --force on a live run keeps the
+// tombstone; a third run takes the lock; the forced run's Release then
+// fails with who holds it and leaves that lock alone.
+func TestForceUnlockLiveHolder(t *testing.T) {
+	ctx := context.Background()
+	f := incusx.NewFake()
+	a, err := Acquire(ctx, opts(f, "alice@there:1", t0, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, err := Unlock(ctx, opts(f, "x@here:1", t0, nil), true); !ok || err != nil {
+		t.Fatalf("force unlock: %v %v", ok, err)
+	}
+	c, err := Acquire(ctx, opts(f, "carol@there:3", t0, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.stopHeartbeat()
+	if err := a.Release(ctx); err == nil || !strings.Contains(err.Error(), "carol@there:3") {
+		t.Fatalf("release of the forced run: %v, want taken over by carol", err)
+	}
+	if lockConfig(t, f)[KeyID] != c.ID() {
+		t.Fatal("the forced run removed the new lock")
+	}
+}
+
+// TestOlderLockProject: the lock project of an older anklume (no id) is
+// not a held lock: it is moved away and the lock taken.
+func TestOlderLockProject(t *testing.T) {
+	ctx := context.Background()
+	f := incusx.NewFake()
+	if err := f.CreateProject(ctx, api.ProjectsPost{Name: Project}); err != nil {
 		t.Fatal(err)
 	}
 	var warn bytes.Buffer
-	l, err := Acquire(ctx, opts(&racer{Server: f2, owner: "carol@here:999"}, "alice@here:100", t0, &warn))
+	l, err := Acquire(ctx, opts(f, "alice@here:100", t0, &warn))
 	if err != nil {
-		t.Fatalf("stale winner: %v", err)
+		t.Fatal(err)
 	}
-	l.stopHeartbeat()
-	if !strings.Contains(warn.String(), "carol@here:999") {
-		t.Errorf("no takeover warning: %q", warn.String())
+	defer l.stopHeartbeat()
+	if warn.Len() != 0 {
+		t.Errorf("warning for an older lock project: %q", warn.String())
+	}
+	if got := lockConfig(t, f)[KeyID]; got != l.ID() {
+		t.Fatalf("lock id %q, want %q", got, l.ID())
+	}
+	if names := projectNames(t, f); !slices.Contains(names, "anklume-lock-old-"+l.ID()) {
+		t.Errorf("projects %q, want the older one kept as anklume-lock-old-<id>", names)
+	}
+	// Older and newer versions sharing a server: another older project
+	// later is moved away too.
+	if err := l.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.CreateProject(ctx, api.ProjectsPost{Name: Project}); err != nil {
+		t.Fatal(err)
+	}
+	l2, err := Acquire(ctx, opts(f, "alice@here:100", t0, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l2.stopHeartbeat()
+}
+
+// TestCollect: tombstones older than KeepTombstone are deleted by the next
+// takeover or unlock, younger ones kept, and a project that only looks
+// like one (no lock keys) is never touched.
+func TestCollect(t *testing.T) {
+	ctx := context.Background()
+	f := incusx.NewFake()
+	mk := func(name string, cfg map[string]string) {
+		t.Helper()
+		if err := f.CreateProject(ctx, api.ProjectsPost{Name: name, ProjectPut: api.ProjectPut{Config: cfg}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mk("anklume-lock-aa", map[string]string{KeyID: "aa", KeyRemoved: stamp(t0.Add(-21 * time.Minute))})
+	mk("anklume-lock-bb", map[string]string{KeyID: "bb", KeyRemoved: stamp(t0.Add(-19 * time.Minute))})
+	mk("anklume-lock-cc", map[string]string{KeyID: "cc", KeyHeartbeat: stamp(t0.Add(-30 * time.Minute))})
+	mk("anklume-lock-mine", map[string]string{"user.x": "1"})
+	stale, err := Acquire(ctx, opts(f, "bob@here:999", t0, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stale.stopHeartbeat()
+	if _, ok, err := Unlock(ctx, opts(f, "x@here:1", t0, nil), false); !ok || err != nil {
+		t.Fatalf("unlock: %v %v", ok, err)
+	}
+	want := []string{"anklume-lock-bb", "anklume-lock-mine", Tombstone(stale.ID()), "default"}
+	slices.Sort(want)
+	if got := projectNames(t, f); !slices.Equal(got, want) {
+		t.Errorf("projects after unlock\n got %q\nwant %q", got, want)
 	}
 }
 
-func ensureProjectFor(ctx context.Context, srv incusx.Server) (*api.Project, error) {
-	p, _, err := ensureProject(ctx, srv)
-	return p, err
+func TestIsLockProject(t *testing.T) {
+	for name, want := range map[string]bool{"anklume-lock": true, "anklume-lock-0f": true, "anklume-locks": false, "lab": false} {
+		if got := IsLockProject(name); got != want {
+			t.Errorf("IsLockProject(%q) = %v", name, got)
+		}
+	}
 }
 
 // TestHeartbeat: the heartbeat key advances every interval.
@@ -258,8 +446,8 @@ func TestUnlock(t *testing.T) {
 	if !ok || err != nil || info.Owner != "bob@there:7" {
 		t.Fatalf("force: %+v ok=%v err=%v", info, ok, err)
 	}
-	if _, held := infoOf(lockConfig(t, f)); held {
-		t.Fatal("lock still held after unlock --force")
+	if _, _, err := f.Project(ctx, Project); !incusx.IsNotFound(err) {
+		t.Fatalf("lock still there after unlock --force: %v", err)
 	}
 	l2, err := Acquire(ctx, opts(f, "bob@there:7", t0, nil))
 	if err != nil {
@@ -268,48 +456,5 @@ func TestUnlock(t *testing.T) {
 	l2.stopHeartbeat()
 	if _, ok, err := Unlock(ctx, opts(f, "x@here:1", t0.Add(11*time.Minute), nil), false); !ok || err != nil {
 		t.Fatalf("stale: ok=%v err=%v", ok, err)
-	}
-}
-
-// overwriter is a Server whose project update succeeds and is then written
-// over by another run, as happens on Incus 6.0 when two runs PUT with the
-// same ETag at once (the ETag check is not atomic there).
-type overwriter struct {
-	incusx.Server
-	done bool
-}
-
-func (o *overwriter) UpdateProject(ctx context.Context, name string, put api.ProjectPut, etag string) error {
-	if err := o.Server.UpdateProject(ctx, name, put, etag); err != nil || o.done {
-		return err
-	}
-	o.done = true
-	p, et, err := o.Server.Project(ctx, name)
-	if err != nil {
-		return err
-	}
-	other := p.Writable()
-	other.Config = cloneConfig(other.Config)
-	other.Config[KeyID] = "ffff"
-	other.Config[KeyOwner] = "bob@there:7"
-	other.Config[KeyCommand] = "apply"
-	return o.Server.UpdateProject(ctx, name, other, et)
-}
-
-// TestAcquireLostWrite: a run whose successful write was overwritten by a
-// concurrent one does not believe it holds the lock; it reports the
-// winner (SPEC.md §9.7, §16 #61).
-func TestAcquireLostWrite(t *testing.T) {
-	ctx := context.Background()
-	f := incusx.NewFake()
-	o := opts(&overwriter{Server: f}, "alice@here:100", t0, nil)
-	o.Settle = time.Millisecond
-	_, err := Acquire(ctx, o)
-	var held *HeldError
-	if !errors.As(err, &held) || held.Info.Owner != "bob@there:7" {
-		t.Fatalf("err = %v, want the lock held by bob", err)
-	}
-	if got := lockConfig(t, f)[KeyID]; got != "ffff" {
-		t.Fatalf("the winner's lock was changed: id %q", got)
 	}
 }

@@ -12,13 +12,14 @@ import (
 
 	"github.com/anklume/anklume/compiler/emit/incus"
 	"github.com/anklume/anklume/compiler/model"
+	"github.com/anklume/anklume/internal/lock"
 	"github.com/anklume/anklume/internal/plan"
 	"github.com/anklume/anklume/internal/suggest"
 )
 
-// LockProject is the project of the apply lock (§9.7); it is never an
-// orphan.
-const LockProject = "anklume-lock"
+// LockProject is the project of the apply lock; neither it nor its
+// tombstones (lock.IsLockProject) are ever orphans.
+const LockProject = lock.Project
 
 // Options are the plan flags of SPEC.md §9.4 and the host facts a plan
 // needs.
@@ -245,7 +246,7 @@ func (d *differ) checkEmpty() error {
 		return o == ownedHere && !d.disabled[cfg[incus.KeyDomain]]
 	}
 	for _, p := range d.obs.Projects {
-		live = live || (p.Name != LockProject && mine(p.Config))
+		live = live || (!lock.IsLockProject(p.Name) && mine(p.Config))
 	}
 	for _, n := range d.obs.Networks {
 		live = live || mine(n.Config)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/anklume/anklume/compiler/emit/incus"
 	"github.com/anklume/anklume/internal/incusx"
+	"github.com/anklume/anklume/internal/lock"
 	"github.com/anklume/anklume/internal/plan"
 )
 
@@ -110,7 +111,7 @@ func (d *differ) orphans() {
 		}
 	}
 	for _, p := range d.obs.Projects {
-		if p.Name == LockProject || d.want.Project(p.Name) != nil || !owned(p.Config) {
+		if lock.IsLockProject(p.Name) || d.want.Project(p.Name) != nil || !owned(p.Config) {
 			continue
 		}
 		if dom := p.Config[incus.KeyDomain]; d.orphanScope(dom) {
