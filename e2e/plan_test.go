@@ -193,7 +193,9 @@ func synthPSOT(nd, nm int) string {
 // TestPlanRequestCount counts the requests of `anklume plan` with a proxy
 // on the socket: 1 × 1 and 3 × 3 make the same requests, exactly those of
 // §9.1 (SPEC.md §16 #63; 20 × 10 is counted on the fake in
-// internal/reconcile).
+// internal/reconcile), GET /1.0 first and the others at once (compared in
+// sorted order). The configuration metadata is fetched on a cold cache
+// only: a second plan with the same cache directory reads it from disk.
 func TestPlanRequestCount(t *testing.T) {
 	needIncus(t)
 	target := "/var/lib/incus/unix.socket"
@@ -203,7 +205,7 @@ func TestPlanRequestCount(t *testing.T) {
 	if s := os.Getenv("INCUS_SOCKET"); s != "" {
 		target = s
 	}
-	count := func(src string) []string {
+	count := func(src, cache string) []string {
 		t.Helper()
 		var log incusx.RequestLog
 		p, err := incusx.NewSocketProxy(target, filepath.Join(t.TempDir(), "incus.socket"), &log)
@@ -211,26 +213,35 @@ func TestPlanRequestCount(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer p.Close()
-		out, errOut, code := planRun(t, writePSOT(t, src), []string{"INCUS_SOCKET=" + p.Path}, "plan")
+		out, errOut, code := planRun(t, writePSOT(t, src), []string{"INCUS_SOCKET=" + p.Path, "XDG_CACHE_HOME=" + cache}, "plan")
 		if code != 0 {
 			t.Fatalf("exit %d\n%s%s", code, out, errOut)
 		}
-		return log.Strings()
+		got := log.Strings()
+		if len(got) == 0 || got[0] != "GET /1.0" {
+			t.Errorf("first request: %q", got)
+		}
+		return slices.Sorted(slices.Values(got))
 	}
-	small, big := count(synthPSOT(1, 1)), count(synthPSOT(3, 3))
+	cache := t.TempDir()
+	small, big := count(synthPSOT(1, 1), cache), count(synthPSOT(3, 3), t.TempDir())
 	if !slices.Equal(small, big) {
 		t.Errorf("1×1:\n%s\n3×3:\n%s", strings.Join(small, "\n"), strings.Join(big, "\n"))
 	}
 	want := []string{
 		"GET /1.0",
-		"GET /1.0/storage-pools?recursion=1",
-		"GET /1.0/projects?recursion=1",
+		"GET /1.0/images/aliases?recursion=1",
+		"GET /1.0/instances?all-projects=true&recursion=1",
+		"GET /1.0/metadata/configuration",
 		"GET /1.0/networks?recursion=1",
 		"GET /1.0/profiles?all-projects=true&recursion=1",
-		"GET /1.0/instances?all-projects=true&recursion=1",
-		"GET /1.0/images/aliases?recursion=1",
+		"GET /1.0/projects?recursion=1",
 		"GET /1.0/storage-pools/default/volumes/custom?all-projects=true&recursion=1",
-		"GET /1.0/metadata/configuration",
+		"GET /1.0/storage-pools?recursion=1",
+	}
+	warm := count(synthPSOT(1, 1), cache)
+	if w := slices.DeleteFunc(slices.Clone(want), func(r string) bool { return r == "GET /1.0/metadata/configuration" }); !slices.Equal(warm, w) {
+		t.Errorf("warm cache requests:\n%s", strings.Join(warm, "\n"))
 	}
 	if !slices.Equal(small, want) {
 		t.Errorf("requests:\n%s", strings.Join(small, "\n"))

@@ -33,6 +33,7 @@ import (
 	"github.com/anklume/anklume/internal/hostdirs"
 	"github.com/anklume/anklume/internal/incusx"
 	"github.com/anklume/anklume/internal/lock"
+	"github.com/anklume/anklume/internal/metacache"
 	nftsys "github.com/anklume/anklume/internal/nftables"
 	"github.com/anklume/anklume/internal/plan"
 	"github.com/anklume/anklume/internal/plural"
@@ -54,13 +55,16 @@ const (
 
 // Options are the inputs of apply.
 type Options struct {
-	IO      *cmdutil.IOStreams
-	Globals *cmdutil.GlobalOptions
-	Source  func() (fs.FS, compiler.Input, []string, error)
-	Host    func(remote bool) (host.Options, error)
-	Remote  func() string
-	Getwd   func() (string, error)
-	Color   func(tty bool) bool
+	// MetadataCache keeps the server's configuration metadata on disk
+	// ($XDG_CACHE_HOME/anklume); the zero value fetches it every run.
+	MetadataCache metacache.Cache
+	IO            *cmdutil.IOStreams
+	Globals       *cmdutil.GlobalOptions
+	Source        func() (fs.FS, compiler.Input, []string, error)
+	Host          func(remote bool) (host.Options, error)
+	Remote        func() string
+	Getwd         func() (string, error)
+	Color         func(tty bool) bool
 
 	// Connect opens the Incus connection (incusx.Connect).
 	Connect func(ctx context.Context, remote string) (incusx.Server, error)
@@ -97,7 +101,7 @@ type Options struct {
 func NewCmdApply(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 	opts := &Options{
 		IO: f.IO, Globals: f.Globals, Source: f.Source, Host: f.Host, Remote: f.Remote, Getwd: f.Getwd,
-		Color: f.ColorEnabled,
+		Color: f.ColorEnabled, MetadataCache: metacache.Default(f.Getenv),
 	}
 	cmd := &cobra.Command{
 		Use: "apply",
@@ -295,7 +299,8 @@ func (opts *Options) locked(ctx context.Context, srv incusx.Server, m *model.Inf
 	if err := settle(ctx, srv, want, opts.IO.ErrOut); err != nil {
 		return nil, err
 	}
-	obs, err := reconcile.Observe(ctx, srv, reconcile.ObserveOptions{Pools: pools(want), Targets: hasTargets(m)})
+	obs, err := reconcile.Observe(ctx, srv, reconcile.ObserveOptions{Pools: pools(want), Targets: hasTargets(m),
+		MetadataCache: opts.MetadataCache})
 	if err != nil {
 		return nil, err
 	}

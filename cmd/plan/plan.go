@@ -20,6 +20,7 @@ import (
 	"github.com/anklume/anklume/compiler/model"
 	"github.com/anklume/anklume/internal/aiaccess"
 	"github.com/anklume/anklume/internal/incusx"
+	"github.com/anklume/anklume/internal/metacache"
 	"github.com/anklume/anklume/internal/plan"
 	"github.com/anklume/anklume/internal/reconcile"
 )
@@ -39,6 +40,9 @@ type Options struct {
 	Color func() bool
 	// DirExists tells whether a host directory exists (local daemon).
 	DirExists func(string) bool
+	// MetadataCache keeps the server's configuration metadata on disk
+	// ($XDG_CACHE_HOME/anklume); the zero value fetches it every run.
+	MetadataCache metacache.Cache
 
 	Limit            []string
 	Adopt            bool
@@ -61,6 +65,8 @@ func NewCmdPlan(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 		Incus:     f.Incus,
 		Color:     func() bool { return f.ColorEnabled(f.IO.OutTTY) },
 		DirExists: dirExists,
+
+		MetadataCache: metacache.Default(f.Getenv),
 	}
 	cmd := &cobra.Command{
 		Use: "plan",
@@ -138,6 +144,7 @@ func Run(opts *Options) error {
 	}
 	oo := ObserveOptions(m)
 	oo.Resources = remoteRes
+	oo.MetadataCache = opts.MetadataCache
 	obs, err := reconcile.Observe(ctx, srv, oo)
 	if err != nil {
 		return err

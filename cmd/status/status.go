@@ -22,6 +22,7 @@ import (
 	"github.com/anklume/anklume/internal/aiaccess"
 	"github.com/anklume/anklume/internal/incusx"
 	"github.com/anklume/anklume/internal/lifecycle"
+	"github.com/anklume/anklume/internal/metacache"
 	nftsys "github.com/anklume/anklume/internal/nftables"
 )
 
@@ -30,11 +31,14 @@ const NFTRemote = "nftables: not checked (remote)"
 
 // Options are the inputs of status.
 type Options struct {
-	IO      *cmdutil.IOStreams
-	Globals *cmdutil.GlobalOptions
-	Source  func() (fs.FS, compiler.Input, []string, error)
-	Host    func(remote bool) (host.Options, error)
-	Remote  func() string
+	// MetadataCache keeps the server's configuration metadata on disk
+	// ($XDG_CACHE_HOME/anklume); the zero value fetches it every run.
+	MetadataCache metacache.Cache
+	IO            *cmdutil.IOStreams
+	Globals       *cmdutil.GlobalOptions
+	Source        func() (fs.FS, compiler.Input, []string, error)
+	Host          func(remote bool) (host.Options, error)
+	Remote        func() string
 	// Incus connects to the server (the Fake in tests).
 	Incus func(ctx context.Context, remote string) (incusx.Server, error)
 	// NFTStatus compares the live table with the rendered ruleset
@@ -47,7 +51,8 @@ type Options struct {
 // NewCmdStatus builds the status command. runF replaces the run function
 // in tests; nil runs the real one.
 func NewCmdStatus(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
-	opts := &Options{IO: f.IO, Globals: f.Globals, Source: f.Source, Host: f.Host, Remote: f.Remote, Incus: f.Incus}
+	opts := &Options{IO: f.IO, Globals: f.Globals, Source: f.Source, Host: f.Host, Remote: f.Remote, Incus: f.Incus,
+		MetadataCache: metacache.Default(f.Getenv)}
 	cmd := &cobra.Command{
 		Use: "status",
 		Example: "  anklume status\n" +
@@ -105,9 +110,9 @@ func Run(ctx context.Context, opts *Options) error {
 	if err != nil {
 		return err
 	}
-	r, pw, err := lifecycle.Status(ctx, srv, m, lifecycle.StatusOptions{
-		Observe: plancmd.ObserveOptions(m), Remote: remote != "",
-	})
+	oo := plancmd.ObserveOptions(m)
+	oo.MetadataCache = opts.MetadataCache
+	r, pw, err := lifecycle.Status(ctx, srv, m, lifecycle.StatusOptions{Observe: oo, Remote: remote != ""})
 	if err != nil {
 		return err
 	}

@@ -10,10 +10,12 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/lxc/incus/v6/shared/api"
 
 	"github.com/anklume/anklume/internal/incusx"
+	"github.com/anklume/anklume/internal/metacache"
 )
 
 // Extensions the reconciler cannot work without (SPEC.md §9.1).
@@ -35,6 +37,10 @@ type ObserveOptions struct {
 	// Resources asks for GET /1.0/resources (--remote with a
 	// resource_policy, §2.14).
 	Resources bool
+	// MetadataCache keeps GET /1.0/metadata/configuration on disk by
+	// server version and API extensions; the zero value fetches it every
+	// time.
+	MetadataCache metacache.Cache
 }
 
 // Observed is the live state a plan compares against.
@@ -57,9 +63,14 @@ type Observed struct {
 	Resources *api.Resources
 }
 
-// Observe reads the live state with exactly the requests of SPEC.md §9.1,
-// in that order. Their number depends only on the pools in use and the
-// options, never on the number of domains, projects or instances.
+// Observe reads the live state with the requests of SPEC.md §9.1. Their
+// number depends only on the pools in use and the options, never on the
+// number of domains, projects or instances. GET /1.0 comes first (the
+// extensions decide what follows); the other reads are sent at once, each
+// on its own connection, and the custom volumes of each pool in use as
+// soon as the pools are known, so a plan waits for the slowest read rather
+// than their sum. The configuration metadata comes from opts.MetadataCache
+// when it holds the entry of this server's version and extensions.
 func Observe(ctx context.Context, srv incusx.Server, opts ObserveOptions) (*Observed, error) {
 	info, err := srv.ServerInfo(ctx)
 	if err != nil {
@@ -71,50 +82,91 @@ func Observe(ctx context.Context, srv incusx.Server, opts ObserveOptions) (*Obse
 		}
 	}
 	obs := &Observed{Server: info, Volumes: map[string][]api.StorageVolume{}}
-	if obs.Pools, err = srv.StoragePools(ctx); err != nil {
-		return nil, err
-	}
-	if obs.Projects, err = srv.Projects(ctx); err != nil {
-		return nil, err
-	}
-	if obs.Networks, err = srv.Networks(ctx); err != nil {
-		return nil, err
-	}
-	if obs.Profiles, err = srv.Profiles(ctx); err != nil {
-		return nil, err
-	}
-	if obs.Instances, err = srv.Instances(ctx); err != nil {
-		return nil, err
-	}
-	if obs.Aliases, err = srv.ImageAliases(ctx); err != nil {
-		return nil, err
-	}
-	for _, p := range obs.Pools {
-		if !slices.Contains(opts.Pools, p.Name) && !listsCustomVolume(p.UsedBy) {
-			continue
+	var g group
+	// Errors are reported in the order of §9.1, whatever order they come in.
+	var poolsErr, volsErr error
+	var mu sync.Mutex
+	g.do(func() error {
+		if obs.Pools, poolsErr = srv.StoragePools(ctx); poolsErr != nil {
+			return poolsErr
 		}
-		vols, err := srv.StorageVolumes(ctx, p.Name)
-		if err != nil {
-			return nil, err
+		var vg group
+		for _, p := range obs.Pools {
+			if !slices.Contains(opts.Pools, p.Name) && !listsCustomVolume(p.UsedBy) {
+				continue
+			}
+			vg.do(func() error {
+				vols, err := srv.StorageVolumes(ctx, p.Name)
+				if err == nil {
+					mu.Lock()
+					obs.Volumes[p.Name] = vols
+					mu.Unlock()
+				}
+				return err
+			})
 		}
-		obs.Volumes[p.Name] = vols
-	}
+		volsErr = vg.wait()
+		return nil
+	})
+	g.do(func() (err error) { obs.Projects, err = srv.Projects(ctx); return err })
+	g.do(func() (err error) { obs.Networks, err = srv.Networks(ctx); return err })
+	g.do(func() (err error) { obs.Profiles, err = srv.Profiles(ctx); return err })
+	g.do(func() (err error) { obs.Instances, err = srv.Instances(ctx); return err })
+	g.do(func() (err error) { obs.Aliases, err = srv.ImageAliases(ctx); return err })
 	if opts.Targets && info.Environment.ServerClustered {
-		if obs.Members, err = srv.ClusterMembers(ctx); err != nil {
-			return nil, err
-		}
+		g.do(func() (err error) { obs.Members, err = srv.ClusterMembers(ctx); return err })
 	}
 	if slices.Contains(info.APIExtensions, metadataExtension) {
-		if obs.Metadata, err = srv.MetadataConfiguration(ctx); err != nil {
-			return nil, err
-		}
+		g.do(func() (err error) { obs.Metadata, err = metadata(ctx, srv, info, opts.MetadataCache); return err })
 	}
 	if opts.Resources {
-		if obs.Resources, err = srv.Resources(ctx); err != nil {
-			return nil, err
-		}
+		g.do(func() (err error) { obs.Resources, err = srv.Resources(ctx); return err })
+	}
+	if err := g.wait(); err != nil {
+		return nil, err
+	}
+	if volsErr != nil {
+		return nil, volsErr
 	}
 	return obs, nil
+}
+
+// metadata returns the configuration metadata from the cache, or fetches
+// and caches it.
+func metadata(ctx context.Context, srv incusx.Server, info *api.Server, cache metacache.Cache) (*api.MetadataConfiguration, error) {
+	key := metacache.Key(info)
+	if m, ok := cache.Load(key); ok {
+		return m, nil
+	}
+	m, err := srv.MetadataConfiguration(ctx)
+	if err != nil {
+		return nil, err
+	}
+	_ = cache.Store(key, m) // a cache that cannot be written costs one request next time
+	return m, nil
+}
+
+// group runs functions concurrently; wait returns the error of the first
+// function started that failed.
+type group struct {
+	wg   sync.WaitGroup
+	errs []*error
+}
+
+func (g *group) do(f func() error) {
+	e := new(error)
+	g.errs = append(g.errs, e)
+	g.wg.Go(func() { *e = f() })
+}
+
+func (g *group) wait() error {
+	g.wg.Wait()
+	for _, e := range g.errs {
+		if *e != nil {
+			return *e
+		}
+	}
+	return nil
 }
 
 // listsCustomVolume reports whether a pool's used_by names a custom volume.

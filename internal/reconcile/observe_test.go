@@ -3,6 +3,8 @@ package reconcile
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -10,6 +12,7 @@ import (
 	"github.com/lxc/incus/v6/shared/api"
 
 	"github.com/anklume/anklume/internal/incusx"
+	"github.com/anklume/anklume/internal/metacache"
 )
 
 // synthetic returns nd domains of nm machines each.
@@ -33,23 +36,23 @@ func planRequests(t *testing.T, nd, nm int) []string {
 	converge(t, f, mustPlan(t, f, m, want, Options{}))
 	f.Log().Reset()
 	assertEmpty(t, f, m, want, Options{})
-	return f.Log().Strings()
+	return slices.Sorted(slices.Values(f.Log().Strings()))
 }
 
-// TestObserveRequests: a plan issues exactly the requests of §9.1, and
-// 20 domains × 10 machines issue the same ones as 1 × 1 (SPEC.md §16
-// #63).
+// TestObserveRequests: a plan issues exactly the requests of §9.1 (in any
+// order but GET /1.0 first: they are sent at once), and 20 domains × 10
+// machines issue the same ones as 1 × 1 (SPEC.md §16 #63).
 func TestObserveRequests(t *testing.T) {
 	want := []string{
 		"GET /1.0",
-		"GET /1.0/storage-pools?recursion=1",
-		"GET /1.0/projects?recursion=1",
+		"GET /1.0/images/aliases?recursion=1",
+		"GET /1.0/instances?all-projects=true&recursion=1",
+		"GET /1.0/metadata/configuration",
 		"GET /1.0/networks?recursion=1",
 		"GET /1.0/profiles?all-projects=true&recursion=1",
-		"GET /1.0/instances?all-projects=true&recursion=1",
-		"GET /1.0/images/aliases?recursion=1",
+		"GET /1.0/projects?recursion=1",
 		"GET /1.0/storage-pools/default/volumes/custom?all-projects=true&recursion=1",
-		"GET /1.0/metadata/configuration",
+		"GET /1.0/storage-pools?recursion=1",
 	}
 	small := planRequests(t, 1, 1)
 	if !slices.Equal(small, want) {
@@ -100,5 +103,76 @@ func TestObserveMissingExtension(t *testing.T) {
 		if err == nil || err.Error() != fmt.Sprintf("the Incus server lacks the API extension %q", ext) {
 			t.Errorf("%s: %v", ext, err)
 		}
+	}
+}
+
+// TestObserveFirstAndErrors: GET /1.0 comes before every other read, and
+// of several failing reads the error reported is the first in the order
+// of §9.1, whatever order they failed in.
+func TestObserveFirstAndErrors(t *testing.T) {
+	ctx := context.Background()
+	f := incusx.NewFake()
+	if _, err := Observe(ctx, f, ObserveOptions{Pools: []string{"default"}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.Log().Strings(); len(got) == 0 || got[0] != "GET /1.0" {
+		t.Errorf("first request %q, want GET /1.0", got)
+	}
+	f.Fail("Instances", "", api.StatusErrorf(500, "instances down"))
+	f.Fail("Projects", "", api.StatusErrorf(500, "projects down"))
+	f.Fail("StorageVolumes", "", api.StatusErrorf(500, "volumes down"))
+	for range 20 {
+		_, err := Observe(ctx, f, ObserveOptions{Pools: []string{"default"}})
+		if err == nil || !strings.Contains(err.Error(), "projects down") {
+			t.Fatalf("err %v, want the projects error", err)
+		}
+	}
+}
+
+// TestObserveMetadataCache: the configuration metadata is fetched once per
+// server version and extension list and then read from the cache; another
+// version fetches again; a corrupt entry is fetched again and rewritten.
+func TestObserveMetadataCache(t *testing.T) {
+	ctx := context.Background()
+	f := incusx.NewFake()
+	f.SetMetadataConfiguration(api.MetadataConfiguration{Config: api.MetadataConfig{"instance": {}}})
+	cache := metacache.Cache{Dir: t.TempDir()}
+	const get = "GET /1.0/metadata/configuration"
+	fetched := func() bool {
+		t.Helper()
+		f.Log().Reset()
+		obs, err := Observe(ctx, f, ObserveOptions{MetadataCache: cache})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if obs.Metadata == nil || len(obs.Metadata.Config) == 0 {
+			t.Fatal("no metadata")
+		}
+		return slices.Contains(f.Log().Strings(), get)
+	}
+	if !fetched() {
+		t.Fatal("cold cache: not fetched")
+	}
+	if fetched() {
+		t.Fatal("warm cache: fetched again")
+	}
+	f.SetServer(func(s *api.Server) { s.Environment.ServerVersion = "9.9" })
+	if !fetched() {
+		t.Fatal("new server version: not fetched")
+	}
+	entries, _ := filepath.Glob(filepath.Join(cache.Dir, "metadata-*.json"))
+	if len(entries) != 2 {
+		t.Fatalf("entries %q, want one per version", entries)
+	}
+	for _, e := range entries {
+		if err := os.WriteFile(e, []byte(`{"configs": {`), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !fetched() {
+		t.Fatal("corrupt entry: not fetched")
+	}
+	if fetched() {
+		t.Fatal("corrupt entry not rewritten")
 	}
 }

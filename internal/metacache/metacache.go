@@ -1,0 +1,109 @@
+// Package metacache keeps the answer of GET /1.0/metadata/configuration on
+// disk. The configuration metadata of an Incus server only changes when
+// the server is upgraded, so it is cached under a key made of the server
+// version and its API extension list: an upgrade changes one of them and
+// the next run fetches it again.
+//
+// The cache directory is $XDG_CACHE_HOME/anklume, else ~/.cache/anklume
+// (Default). Each entry is one file, metadata-<key>.json, written to a
+// temporary file in the same directory and renamed over the entry, so a
+// reader sees the old file or the new one, never a part. An entry that
+// cannot be read or decoded is a miss: the caller fetches again and
+// overwrites it. A cache that cannot be written is not an error (the run
+// goes on with what it fetched); no fsync: a cache lost in a crash costs
+// one request.
+package metacache
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/lxc/incus/v6/shared/api"
+)
+
+// Cache is a cache directory. The zero value caches nothing.
+type Cache struct {
+	// Dir is the directory of the entries; empty disables the cache.
+	Dir string
+}
+
+// Default returns the cache in $XDG_CACHE_HOME/anklume, else
+// ~/.cache/anklume, as getenv reads them. Without either, or without
+// getenv, it caches nothing.
+func Default(getenv func(string) string) Cache {
+	if getenv == nil {
+		return Cache{}
+	}
+	if d := getenv("XDG_CACHE_HOME"); filepath.IsAbs(d) {
+		return Cache{Dir: filepath.Join(d, "anklume")}
+	}
+	if h := getenv("HOME"); filepath.IsAbs(h) {
+		return Cache{Dir: filepath.Join(h, ".cache", "anklume")}
+	}
+	return Cache{}
+}
+
+// Key is the cache key of a server: a hash of its version and API
+// extensions.
+func Key(info *api.Server) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\n%s\n%s\n", info.Environment.Server, info.Environment.ServerVersion, strings.Join(info.APIExtensions, "\n"))
+	return hex.EncodeToString(h.Sum(nil))[:32]
+}
+
+func (c Cache) path(key string) string {
+	return filepath.Join(c.Dir, "metadata-"+key+".json")
+}
+
+// Load returns the entry of key, or false when there is none or it is
+// unreadable.
+func (c Cache) Load(key string) (*api.MetadataConfiguration, bool) {
+	if c.Dir == "" {
+		return nil, false
+	}
+	b, err := os.ReadFile(c.path(key))
+	if err != nil {
+		return nil, false
+	}
+	var m api.MetadataConfiguration
+	if err := json.Unmarshal(b, &m); err != nil || m.Config == nil {
+		return nil, false
+	}
+	return &m, true
+}
+
+// Store writes the entry of key (temporary file, then rename).
+func (c Cache) Store(key string, m *api.MetadataConfiguration) error {
+	if c.Dir == "" {
+		return nil
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		return fmt.Errorf("caching the configuration metadata: %w", err)
+	}
+	if err := os.MkdirAll(c.Dir, 0o700); err != nil {
+		return fmt.Errorf("caching the configuration metadata: %w", err)
+	}
+	tmp, err := os.CreateTemp(c.Dir, ".metadata-*.tmp")
+	if err != nil {
+		return fmt.Errorf("caching the configuration metadata: %w", err)
+	}
+	_, werr := tmp.Write(b)
+	cerr := tmp.Close()
+	if werr == nil && cerr == nil {
+		werr = os.Rename(tmp.Name(), c.path(key))
+	}
+	if werr != nil || cerr != nil {
+		_ = os.Remove(tmp.Name())
+		if werr == nil {
+			werr = cerr
+		}
+		return fmt.Errorf("caching the configuration metadata: %w", werr)
+	}
+	return nil
+}
