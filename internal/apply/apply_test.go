@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -364,6 +365,31 @@ func TestContextFiles(t *testing.T) {
 	vm := ContextFiles(Nesting{Level: 0, RelativeLevel: 3}, true)
 	if vm[0].Value != "1" || vm[1].Value != "0" || vm[2].Value != "true" || vm[3].Value != "false" {
 		t.Errorf("vm context %+v", vm)
+	}
+}
+
+// TestContextInStartWorker: a container's context files are written by
+// the worker that started it, right after its start, not in a phase after
+// every start (with one job the log alternates start, files, start, files).
+func TestContextInStartWorker(t *testing.T) {
+	s := desired(t, twoDomains)
+	f := incusx.NewFake()
+	r, out, errOut := run(t, f, createPlan(s), func(o *Options) { o.Nesting = &Nesting{}; o.Jobs = 1 })
+	if !r.OK() || errOut != "" {
+		t.Fatalf("%s\n%s", out, errOut)
+	}
+	var seq []string
+	for _, q := range f.Log().Strings() {
+		switch {
+		case strings.HasPrefix(q, "PUT ") && strings.Contains(q, "/state"):
+			seq = append(seq, "start")
+		case strings.HasPrefix(q, "POST ") && strings.Contains(q, "/files?") && strings.Contains(q, "path=%2Fetc%2Fanklume%2Fyolo"):
+			seq = append(seq, "files")
+		}
+	}
+	want := []string{"start", "files", "start", "files", "start", "files"}
+	if !slices.Equal(seq, want) {
+		t.Errorf("order %q, want %q", seq, want)
 	}
 }
 

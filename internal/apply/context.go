@@ -41,8 +41,13 @@ type ContextTarget struct {
 	VM            bool
 }
 
-// context writes the files into the instances created in this run that
-// are now running (§9.5 step 10).
+// context lists the instances created in this run that are now running
+// (Result.Started) and writes the context files of the virtual machines
+// among them (§9.5 step 10). A container got its files in the worker that
+// started it (startContext), so creation runs at the API's pace instead of
+// ending with a phase of five requests per instance; a VM keeps this last
+// phase because its file API waits for its agent, which would hold a
+// worker for up to VMAgentWait.
 func (e *executor) context(ctx context.Context) {
 	var targets []ContextTarget
 	for _, ch := range e.chs {
@@ -54,12 +59,46 @@ func (e *executor) context(ctx context.Context) {
 			continue
 		}
 		e.res.Started = append(e.res.Started, d.Project+"/"+d.Name)
-		targets = append(targets, ContextTarget{Project: d.Project, Name: d.Name, VM: d.Type == "virtual-machine"})
+		if d.Type == "virtual-machine" {
+			targets = append(targets, ContextTarget{Project: d.Project, Name: d.Name, VM: true})
+		}
 	}
 	if e.opts.Nesting == nil || len(targets) == 0 {
 		return
 	}
 	WriteContext(ctx, e.opts, *e.opts.Nesting, targets)
+}
+
+// startContext writes the context files of a container created in this
+// run right after its start step, in the same worker. A failure is a
+// warning, never a failure of the start.
+func (e *executor) startContext(ctx context.Context, t ContextTarget) {
+	if e.opts.Nesting == nil || t.VM {
+		return
+	}
+	fw, ok := e.opts.Server.(incusx.FileWriter)
+	err := errors.New("the Incus connection has no file API")
+	if ok {
+		err = writeContext(ctx, fw, *e.opts.Nesting, t)
+	}
+	if err != nil {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		fmt.Fprintf(e.opts.ErrOut, "warning: instance %s/%s: writing the nesting context: %s\n", t.Project, t.Name, incusError(err))
+	}
+}
+
+// writeContext writes the directory and the four files into one instance.
+func writeContext(ctx context.Context, fw incusx.FileWriter, n Nesting, t ContextTarget) error {
+	if err := fw.MakeInstanceDir(ctx, t.Project, t.Name, ContextDir, 0o755); err != nil {
+		return err
+	}
+	for _, f := range ContextFiles(n, t.VM) {
+		if err := fw.WriteInstanceFile(ctx, t.Project, t.Name, f.Path, []byte(f.Value+"\n"), 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // WriteContext writes the nesting context files into every target, up to
@@ -81,17 +120,7 @@ func WriteContext(ctx context.Context, opts Options, n Nesting, targets []Contex
 			warn(t, errors.New("the Incus connection has no file API"))
 			return
 		}
-		write := func() error {
-			if err := fw.MakeInstanceDir(ctx, t.Project, t.Name, ContextDir, 0o755); err != nil {
-				return err
-			}
-			for _, f := range ContextFiles(n, t.VM) {
-				if err := fw.WriteInstanceFile(ctx, t.Project, t.Name, f.Path, []byte(f.Value+"\n"), 0o644); err != nil {
-					return err
-				}
-			}
-			return nil
-		}
+		write := func() error { return writeContext(ctx, fw, n, t) }
 		err := write()
 		deadline := opts.Now().Add(opts.VMAgentWait)
 		for err != nil && t.VM && opts.Now().Before(deadline) && ctx.Err() == nil {

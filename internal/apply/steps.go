@@ -274,7 +274,13 @@ func (e *executor) instanceSteps(ch *change, add func(int, *change, string, func
 	switch {
 	case want && !running:
 		add(states, ch, "start", func(ctx context.Context) error {
-			return e.srv().UpdateInstanceState(ctx, project, name, api.InstanceStatePut{Action: incusx.ActionStart})
+			if err := e.srv().UpdateInstanceState(ctx, project, name, api.InstanceStatePut{Action: incusx.ActionStart}); err != nil {
+				return err
+			}
+			if ch.created {
+				e.startContext(ctx, ContextTarget{Project: project, Name: name, VM: d.Type == "virtual-machine"})
+			}
+			return nil
 		})
 	case !want && running:
 		add(states, ch, "stop", func(ctx context.Context) error { return e.stop(ctx, project, name) })
