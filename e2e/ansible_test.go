@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/anklume/anklume/compiler"
+	"github.com/anklume/anklume/compiler/emit"
 	"github.com/anklume/anklume/compiler/emit/ansible"
 	"github.com/anklume/anklume/compiler/host"
 	"github.com/anklume/anklume/compiler/tree"
@@ -49,6 +50,29 @@ func writeAnsibleTree(t *testing.T, src []byte) string {
 	}
 	// Play 3 loads incus/desired-state.yml at run time; another back end
 	// writes it, and the syntax check does not need it.
+	return dir
+}
+
+// writeWholeTree compiles the PSOT src in process and writes every file
+// sync writes (emit.Tree) to a new temporary directory.
+func writeWholeTree(t *testing.T, src []byte) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "infra.yml"), src, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	opts := host.Options{SkipHostSubnetCheck: true, Resources: &host.Resources{CPU: 10, Memory: 40 << 30}}
+	res, dl, err := compiler.Compile(os.DirFS(dir), compiler.Input{Path: "infra.yml", Display: "infra.yml"}, opts)
+	if err != nil || res == nil {
+		t.Fatalf("compile: %v\n%v", err, dl)
+	}
+	plan, err := tree.NewPlan(dir, emit.Tree(res.Model), false)
+	if err != nil {
+		t.Fatalf("plan: %v", err)
+	}
+	if err := plan.Apply(io.Discard, tree.Options{}); err != nil {
+		t.Fatalf("apply: %v", err)
+	}
 	return dir
 }
 
@@ -99,9 +123,11 @@ func TestAnsibleTreeSyntax(t *testing.T) {
 }
 
 // TestAnsibleLint runs ansible-lint (production profile, offline) on the
-// tree of every example.
+// whole synced tree of every example (incus/ and nftables/ included), as
+// users run it: from a directory that git does not ignore (a fresh
+// repository), where ansible-lint lints every YAML file it finds.
 func TestAnsibleLint(t *testing.T) {
-	needTools(t, "ansible-lint")
+	needTools(t, "ansible-lint", "git")
 	for _, name := range examples.Names() {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
@@ -109,7 +135,10 @@ func TestAnsibleLint(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			dir := writeAnsibleTree(t, src)
+			dir := writeWholeTree(t, src)
+			if out, err := run(t, dir, "git", "init", "-q", "."); err != nil {
+				t.Fatalf("git init: %v\n%s", err, out)
+			}
 			out, err := run(t, dir, "ansible-lint", "--offline", "--profile", "production", "--nocolor")
 			if err != nil {
 				t.Fatalf("ansible-lint: %v\n%s", err, out)

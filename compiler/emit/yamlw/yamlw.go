@@ -223,9 +223,74 @@ func (w writer) writeValue(b *strings.Builder, v Value, ind int) {
 		w.writeList(b, x, ind, false)
 	default:
 		b.WriteByte(' ')
-		b.WriteString(w.scalar(v))
+		sc := w.scalar(v)
+		if x, ok := v.(Str); ok {
+			if col := lineLen(b); col+len(sc) > MaxLine {
+				sc = w.fold(string(x), col, ind)
+			}
+		}
+		b.WriteString(sc)
 		b.WriteByte('\n')
 	}
+}
+
+// MaxLine is the longest line, in bytes, that a string value makes: the
+// limit of ansible-lint's production profile (yamllint line-length 160).
+// A longer string is written double-quoted over several lines, each but
+// the last ending with an escaped line break (`\` at the end of the line,
+// which adds nothing to the value); see fold.
+const MaxLine = 160
+
+// lineLen returns the length of the last line of b.
+func lineLen(b *strings.Builder) int {
+	s := b.String()
+	return len(s) - strings.LastIndexByte(s, '\n') - 1
+}
+
+// fold writes s double-quoted from column col, breaking it into lines of
+// at most MaxLine bytes whose continuation lines are indented by ind. A
+// break is an escaped line break, and a space next to a break is written
+// \x20, so that no reader folds or strips it: PyYAML, libyaml and yaml.v3
+// read back exactly s. The !unsafe tag of MarshalAnsible is kept.
+func (w writer) fold(s string, col, ind int) string {
+	if !utf8.ValidString(s) {
+		s = strings.ToValidUTF8(s, "\uFFFD")
+	}
+	var b strings.Builder
+	if w.unsafe && strings.IndexByte(s, '{') >= 0 {
+		b.WriteString("!unsafe ")
+		col += len("!unsafe ")
+	}
+	b.WriteByte('"')
+	col++
+	// room leaves 1 byte for the `\` and 3 for a space that becomes \x20.
+	room := func(c int) int { return max(MaxLine-c-4, 20) }
+	toks := make([]string, 0, len(s))
+	for _, r := range s {
+		toks = append(toks, escapeRune(r))
+	}
+	// First pass: where the lines break (before token i).
+	brk := make([]bool, len(toks))
+	left := room(col)
+	for i, t := range toks {
+		if len(t) > left && i > 0 {
+			brk[i] = true
+			left = room(ind)
+		}
+		left -= len(t)
+	}
+	for i, t := range toks {
+		if brk[i] {
+			b.WriteString("\\\n")
+			indent(&b, ind)
+		}
+		if t == " " && (brk[i] || i+1 < len(toks) && brk[i+1]) {
+			t = `\x20`
+		}
+		b.WriteString(t)
+	}
+	b.WriteByte('"')
+	return b.String()
 }
 
 // scalar renders a non-collection, non-null value.
@@ -366,43 +431,41 @@ func Quote(s string) string {
 
 // doubleQuote applies the escapes of §6.4 rule 1.
 func doubleQuote(s string) string {
-	const hex = "0123456789abcdef"
 	var b strings.Builder
 	b.WriteByte('"')
 	for _, r := range s {
-		switch r {
-		case '\\':
-			b.WriteString(`\\`)
-		case '"':
-			b.WriteString(`\"`)
-		case '\t':
-			b.WriteString(`\t`)
-		case '\n':
-			b.WriteString(`\n`)
-		case '\r':
-			b.WriteString(`\r`)
-		case '\u0085':
-			b.WriteString(`\N`)
-		case '\u2028':
-			b.WriteString(`\L`)
-		case '\u2029':
-			b.WriteString(`\P`)
-		default:
-			switch {
-			case isControl(r) && r > 0xff:
-				b.WriteString(`\u`)
-				for shift := 12; shift >= 0; shift -= 4 {
-					b.WriteByte(hex[(r>>shift)&0xf])
-				}
-			case isControl(r):
-				b.WriteString(`\x`)
-				b.WriteByte(hex[r>>4])
-				b.WriteByte(hex[r&0xf])
-			default:
-				b.WriteRune(r)
-			}
-		}
+		b.WriteString(escapeRune(r))
 	}
 	b.WriteByte('"')
 	return b.String()
+}
+
+// escapeRune returns r as written inside double quotes (§6.4 rule 1).
+func escapeRune(r rune) string {
+	const hex = "0123456789abcdef"
+	switch r {
+	case '\\':
+		return `\\`
+	case '"':
+		return `\"`
+	case '\t':
+		return `\t`
+	case '\n':
+		return `\n`
+	case '\r':
+		return `\r`
+	case '\u0085':
+		return `\N`
+	case '\u2028':
+		return `\L`
+	case '\u2029':
+		return `\P`
+	}
+	switch {
+	case isControl(r) && r > 0xff:
+		return `\u` + string([]byte{hex[(r>>12)&0xf], hex[(r>>8)&0xf], hex[(r>>4)&0xf], hex[r&0xf]})
+	case isControl(r):
+		return `\x` + string([]byte{hex[r>>4], hex[r&0xf]})
+	}
+	return string(r)
 }

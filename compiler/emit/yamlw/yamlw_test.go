@@ -118,8 +118,12 @@ func TestMarshal(t *testing.T) {
 		{"quoted keys", Map{{"yes", Str("no")}, {"limits.cpu", Str("2")}, {"a\nb", Str("")}, {"<<", Int(1)}},
 			"'yes': 'no'\nlimits.cpu: '2'\n\"a\\nb\": ''\n'<<': 1\n"},
 		{"multi-line never block", Map{{"k", Str("line1\nline2\n")}}, "k: \"line1\\nline2\\n\"\n"},
-		{"long never folded", Map{{"k", Str(strings.Repeat("word ", 40) + "end")}},
-			"k: " + strings.Repeat("word ", 40) + "end\n"},
+		{"long up to 160 stays on its line", Map{{"k", Str(strings.Repeat("word ", 30) + "end")}},
+			"k: " + strings.Repeat("word ", 30) + "end\n"},
+		{"over 160 broken with escaped line breaks", Map{{"k", Str(strings.Repeat("word ", 40) + "end")}},
+			"k: \"" + strings.Repeat("word ", 30) + "wo\\\n  rd " + strings.Repeat("word ", 9) + "end\"\n"},
+		{"space at a break escaped", Map{{"k", Str(strings.Repeat("x", 152) + "  y" + strings.Repeat("z", 10))}},
+			"k: \"" + strings.Repeat("x", 152) + "\\\n  \\x20 y" + strings.Repeat("z", 10) + "\"\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -187,7 +191,11 @@ func randomStrings(n int) []string {
 	// explicit keys: characters outside YAML 1.1's printable set, and
 	// keys longer than PyYAML's 1024-character simple key limit.
 	return append(out, "\ufffe", "a\uffffb", "\ufeffx", "x\ufeff", "a\u0085b", "\u00a0x",
-		strings.Repeat("k", 1025), strings.Repeat("é", 600), strings.Repeat("y", 1000), "'"+strings.Repeat("q", 1100))
+		strings.Repeat("k", 1025), strings.Repeat("é", 600), strings.Repeat("y", 1000), "'"+strings.Repeat("q", 1100),
+		// Values over 160 bytes, broken over lines: spaces, escapes and
+		// multi-byte characters at every break position.
+		strings.Repeat("ab ", 120), strings.Repeat(" ", 400), strings.Repeat("a\"\\ \t", 90), strings.Repeat("é ", 150),
+		" "+strings.Repeat("x", 300)+" ", strings.Repeat("\u00a0 \ufffe", 80), strings.Repeat("{{ x }} ", 40))
 }
 
 // roundTripDoc builds a document that holds every string of ss as a value,
