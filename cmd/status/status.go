@@ -9,7 +9,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io/fs"
+	"os"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -24,6 +26,7 @@ import (
 	"github.com/anklume/anklume/internal/lifecycle"
 	"github.com/anklume/anklume/internal/metacache"
 	nftsys "github.com/anklume/anklume/internal/nftables"
+	"github.com/anklume/anklume/internal/verify"
 )
 
 // NFTRemote is the nftables line with --remote (§12.1).
@@ -45,6 +48,10 @@ type Options struct {
 	// (nftables.DefaultSystem().Status).
 	NFTStatus func(ctx context.Context, ruleset []byte) (nftsys.State, []byte, error)
 
+	// LastVerify returns the line about the last verify of an
+	// infrastructure on this host (verifyLine); nil prints none.
+	LastVerify func(infra string) string
+
 	JSON bool
 }
 
@@ -52,7 +59,7 @@ type Options struct {
 // in tests; nil runs the real one.
 func NewCmdStatus(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 	opts := &Options{IO: f.IO, Globals: f.Globals, Source: f.Source, Host: f.Host, Remote: f.Remote, Incus: f.Incus,
-		MetadataCache: metacache.Default(f.Getenv)}
+		MetadataCache: metacache.Default(f.Getenv), LastVerify: verifyLine}
 	cmd := &cobra.Command{
 		Use: "status",
 		Example: "  anklume status\n" +
@@ -60,7 +67,8 @@ func NewCmdStatus(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command 
 		Short: "Show the declared and actual state of every domain and machine",
 		Long: "For each domain: its trust level and whether its project and network exist; for\n" +
 			"each machine: type, state (Running, Stopped or Absent), IP and a * when the plan\n" +
-			"has changes for it. The last line gives the state of the nftables table.",
+			"has changes for it. Then the state of the nftables table, and the time and result\n" +
+			"of the last anklume verify on this host.",
 		Args: cmdutil.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if runF != nil {
@@ -142,7 +150,29 @@ func Run(ctx context.Context, opts *Options) error {
 		}
 		return nil
 	}
-	return lifecycle.RenderStatus(opts.IO.Out, r, line)
+	if err := lifecycle.RenderStatus(opts.IO.Out, r, line); err != nil {
+		return err
+	}
+	if remote == "" && opts.LastVerify != nil {
+		fmt.Fprintln(opts.IO.Out, opts.LastVerify(m.ProjectName))
+	}
+	return nil
+}
+
+// verifyLine returns the line about the last `anklume verify` on this
+// host, read from the record verify keeps in the state directory
+// ($ANKLUME_STATE_DIR, default /var/lib/anklume).
+func verifyLine(infra string) string {
+	rec, ok, err := verify.Load(os.Getenv("ANKLUME_STATE_DIR"), infra)
+	switch {
+	case err != nil:
+		return "verify: unknown (" + err.Error() + ")"
+	case !ok:
+		return "verify: never run on this host"
+	case rec.OK:
+		return fmt.Sprintf("verify: ok (%d probes) at %s", rec.Probes, rec.Time.Format(time.RFC3339))
+	}
+	return fmt.Sprintf("verify: %d mismatches (%d probes) at %s", rec.Mismatches, rec.Probes, rec.Time.Format(time.RFC3339))
 }
 
 // nftLine checks the isolation table (§7.8) and returns the last line,

@@ -5,12 +5,21 @@ package verifycmd
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/anklume/anklume/cmd/cmdutil"
 	snapshotcmd "github.com/anklume/anklume/cmd/snapshot"
+	"github.com/anklume/anklume/compiler/model"
 	"github.com/anklume/anklume/compiler/reach"
+	"github.com/anklume/anklume/internal/incusx"
+	nftsys "github.com/anklume/anklume/internal/nftables"
+	"github.com/anklume/anklume/internal/verify"
 )
 
 // Options are the inputs of verify.
@@ -20,6 +29,14 @@ type Options struct {
 	// Expected prints the matrix computed from the PSOT and probes nothing.
 	Expected bool
 	JSON     bool
+
+	// Live probing bounds.
+	Limit     []string
+	Pairs     int
+	Timeout   time.Duration
+	Budget    time.Duration
+	Jobs      int
+	NoOutside bool
 }
 
 // NewCmdVerify builds the verify command. runF replaces the run function
@@ -27,19 +44,35 @@ type Options struct {
 func NewCmdVerify(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 	opts := &Options{Env: snapshotcmd.NewEnv(f)}
 	cmd := &cobra.Command{
-		Use:   "verify --expected [--json]",
-		Short: "Show which machine may reach which, and why",
-		Long: "With --expected, print the reachability matrix computed from infra.yml alone:\n" +
+		Use:   "verify [--expected [--json]] [--limit D]... [--pairs N] [--timeout T] [--budget T] [-j N]",
+		Short: "Prove the isolation on this host: probe real connections between the machines",
+		Long: "Without --expected (as root, on the Incus host): check that the table inet anklume\n" +
+			"is loaded and identical to the PSOT, that bridge netfilter is on, that every nic\n" +
+			"has its anti-spoofing filters and that no instance has a nic on another domain's\n" +
+			"bridge; then, from inside running containers' network namespaces (entered from\n" +
+			"the host: nothing runs in the guests), try TCP, UDP and ICMP connections for a\n" +
+			"sample of pairs that covers every rule: every policy, every pair of domains both\n" +
+			"ways, same domain, the host and the outside (a throwaway namespace stands for\n" +
+			"it, so no probe leaves the machine). A TCP accept or refusal means reachable, a\n" +
+			"timeout means dropped. Every result that differs from the expected matrix is\n" +
+			"printed with the rule that should have applied; the exit status is then 1.\n" +
+			"\n" +
+			"With --expected, print the reachability matrix computed from infra.yml alone:\n" +
 			"for every ordered pair of machines, and from every machine to the host (its\n" +
 			"bridge gateway) and to the outside, which new connections the isolation rules\n" +
 			"let through (all, none, or protocol/ports) and why: same domain, a named\n" +
-			"policy, the AI exclusive policy, the host services, egress. Review it before an\n" +
-			"apply to see what a policy change opens. --json prints one JSON document.",
-		Example: "  anklume verify --expected\n" +
+			"policy, the AI exclusive policy, the host services, egress. --json prints one\n" +
+			"JSON document.",
+		Example: "  sudo anklume verify\n" +
+			"  sudo anklume verify --limit lab --pairs 20 -v\n" +
+			"  anklume verify --expected\n" +
 			"  anklume verify --expected --json | jq '.pairs[] | select(.from == \"lab-1\")'",
-		Args:              cobra.NoArgs,
+		Args:              cmdutil.NoArgs,
 		ValidArgsFunction: cobra.NoFileCompletions,
 		RunE: func(c *cobra.Command, args []string) error {
+			if opts.JSON && !opts.Expected {
+				return cmdutil.FlagErrorf("--json needs --expected")
+			}
 			if runF != nil {
 				return runF(opts)
 			}
@@ -48,22 +81,87 @@ func NewCmdVerify(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command 
 	}
 	fl := cmd.Flags()
 	fl.BoolVar(&opts.Expected, "expected", false, "print the matrix computed from the PSOT; probe nothing")
-	fl.BoolVar(&opts.JSON, "json", false, "print JSON instead of a table")
+	fl.BoolVar(&opts.JSON, "json", false, "with --expected: print JSON instead of a table")
+	fl.StringArrayVar(&opts.Limit, "limit", nil, "probe only pairs whose source or target is in this domain (repeatable)")
+	fl.IntVar(&opts.Pairs, "pairs", 0, "probe at most `N` pairs (0: every sampled pair)")
+	fl.DurationVar(&opts.Timeout, "timeout", verify.DefaultTimeout, "time a probe waits before it counts as dropped")
+	fl.DurationVar(&opts.Budget, "budget", verify.DefaultBudget, "total time for the probes; the rest is reported as not run")
+	fl.IntVarP(&opts.Jobs, "jobs", "j", verify.DefaultJobs, "probes run in parallel")
+	fl.BoolVar(&opts.NoOutside, "no-outside", false, "skip the egress probes (they need a throwaway network namespace)")
 	return cmd
 }
 
 // Run is `anklume verify`.
 func Run(ctx context.Context, opts *Options) error {
-	if !opts.Expected {
-		return cmdutil.FlagErrorf("live probing is not available yet; use --expected")
+	if ctx == nil {
+		ctx = context.Background()
 	}
 	m, _, err := opts.Env.Model()
 	if err != nil {
 		return err
 	}
-	mx := reach.Compute(m)
-	if opts.JSON {
-		return mx.WriteJSON(opts.Env.IO.Out)
+	if opts.Expected {
+		mx := reach.Compute(m)
+		if opts.JSON {
+			return mx.WriteJSON(opts.Env.IO.Out)
+		}
+		return mx.WriteTable(opts.Env.IO.Out)
 	}
-	return mx.WriteTable(opts.Env.IO.Out)
+	return Live(ctx, opts, m)
+}
+
+// Live probes the isolation of m on this host, prints the report, records
+// the result for status and returns an exit error 1 on any mismatch. apply
+// --verify calls it after an apply.
+func Live(ctx context.Context, opts *Options, m *model.Infra) error {
+	e := opts.Env
+	if e.Remote() != "" {
+		return errors.New("--remote: verify probes the machines of this host; run anklume verify on the Incus host")
+	}
+	if os.Geteuid() != 0 {
+		return errors.New("verify needs root: it enters the machines' network namespaces and reads the nftables table")
+	}
+	srv, err := e.Connect(ctx)
+	if err != nil {
+		return err
+	}
+	sl, ok := srv.(incusx.StateLister)
+	if !ok {
+		return errors.New("this Incus connection cannot list instance states")
+	}
+	rep, err := verify.Run(ctx, verify.Options{
+		Model:     m,
+		Instances: sl.InstancesWithState,
+		NFTStatus: nftsys.DefaultSystem().Status,
+		Domains:   opts.Limit,
+		MaxPairs:  opts.Pairs,
+		Timeout:   opts.Timeout,
+		Budget:    opts.Budget,
+		Jobs:      opts.Jobs,
+		NoOutside: opts.NoOutside,
+		Progress:  progressWriter(e),
+		TTY:       e.IO.ErrTTY,
+	})
+	if err != nil {
+		return err
+	}
+	rep.Write(e.IO.Out, e.Globals != nil && e.Globals.Verbose)
+	n := rep.Mismatches()
+	rec := verify.Record{Infra: m.ProjectName, Time: time.Now().UTC().Truncate(time.Second), OK: n == 0,
+		Probes: len(rep.Results) - rep.NotRun, Mismatches: n}
+	if err := verify.Save(os.Getenv("ANKLUME_STATE_DIR"), rec); err != nil {
+		fmt.Fprintf(e.IO.ErrOut, "warning: %v\n", err)
+	}
+	if n > 0 {
+		return &cmdutil.ExitError{Code: cmdutil.ExitFailure}
+	}
+	return nil
+}
+
+// progressWriter is stderr, or nothing with --quiet.
+func progressWriter(e *snapshotcmd.Env) io.Writer {
+	if e.Quiet() {
+		return nil
+	}
+	return e.IO.ErrOut
 }
