@@ -21,6 +21,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/anklume/anklume/cmd/cmdutil"
+	snapshotcmd "github.com/anklume/anklume/cmd/snapshot"
+	verifycmd "github.com/anklume/anklume/cmd/verify"
 	"github.com/anklume/anklume/compiler"
 	"github.com/anklume/anklume/compiler/diag"
 	"github.com/anklume/anklume/compiler/emit"
@@ -39,6 +41,7 @@ import (
 	"github.com/anklume/anklume/internal/plural"
 	"github.com/anklume/anklume/internal/reconcile"
 	"github.com/anklume/anklume/internal/suggest"
+	"github.com/anklume/anklume/internal/verify"
 )
 
 // Messages of SPEC.md §9.5.
@@ -94,6 +97,9 @@ type Options struct {
 	NoSnapshot     bool
 	NoRestart      bool
 	RefreshContext bool
+	// Verify runs VerifyRun (anklume verify) after a successful apply.
+	Verify    bool
+	VerifyRun func(ctx context.Context, m *model.Infra) error
 }
 
 // NewCmdApply builds the apply command. runF replaces the run function in
@@ -103,6 +109,8 @@ func NewCmdApply(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 		IO: f.IO, Globals: f.Globals, Source: f.Source, Host: f.Host, Remote: f.Remote, Getwd: f.Getwd,
 		Color: f.ColorEnabled, MetadataCache: metacache.Default(f.Getenv),
 	}
+	vo := &verifycmd.Options{Env: snapshotcmd.NewEnv(f), Timeout: verify.DefaultTimeout, Budget: verify.DefaultBudget, Jobs: verify.DefaultJobs}
+	opts.VerifyRun = func(ctx context.Context, m *model.Infra) error { return verifycmd.Live(ctx, vo, m) }
 	cmd := &cobra.Command{
 		Use: "apply",
 		Example: "  anklume apply\n" +
@@ -113,7 +121,8 @@ func NewCmdApply(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 			"the generated tree is written, the nftables isolation rules are loaded before any\n" +
 			"Incus change, then projects, networks, profiles, volumes and instances are created,\n" +
 			"updated and deleted in priority order, and machines with roles are provisioned.\n" +
-			"Deletions, replacements, renumberings and moves need confirmation (or --yes).",
+			"Deletions, replacements, renumberings and moves need confirmation (or --yes).\n" +
+			"With --verify, anklume verify then probes the isolation on this host (as root).",
 		Args: cmdutil.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if opts.Jobs < 1 {
@@ -138,6 +147,7 @@ func NewCmdApply(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 	fl.BoolVar(&opts.NoSync, "no-sync", false, "do not write the generated tree (it must be up to date)")
 	fl.BoolVar(&opts.NoSnapshot, "no-snapshot", false, "take no pre-apply snapshots")
 	fl.BoolVar(&opts.NoRestart, "no-restart", false, "never restart a running instance; warn instead")
+	fl.BoolVar(&opts.Verify, "verify", false, "run anklume verify (probe the isolation) after a successful apply")
 	fl.BoolVar(&opts.RefreshContext, "refresh-context", false, "rewrite the nesting context files in every running in-scope instance")
 	return cmd
 }
@@ -287,6 +297,9 @@ func Run(ctx context.Context, opts *Options) error {
 	result.Report(opts.IO.Out, opts.IO.ErrOut)
 	if !result.OK() {
 		return cmdutil.ErrSilent
+	}
+	if opts.Verify && opts.VerifyRun != nil {
+		return opts.VerifyRun(ctx, m)
 	}
 	return nil
 }

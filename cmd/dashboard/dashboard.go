@@ -51,7 +51,8 @@ func NewCmdDashboard(f *cmdutil.Factory, runF func(*Options) error) *cobra.Comma
 			"machines (type, state, IP, CPU time, memory), and the network policies as a\n" +
 			"graph. It updates itself every 5 seconds. The page is read-only and works\n" +
 			"offline (nothing is loaded from elsewhere). JSON is served too: /api/status\n" +
-			"(as status --json, with each running machine's usage) and /api/policies.\n" +
+			"(as status --json, with each running machine's usage), /api/policies and\n" +
+			"/api/reach (the expected reachability matrix, as verify --expected --json).\n" +
 			"It listens on 127.0.0.1:8888 by default; an address other than loopback is\n" +
 			"refused unless you add --allow-remote, since the page shows your whole setup.",
 		Example: "  anklume dashboard\n" +

@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -16,11 +18,15 @@ import (
 	"github.com/anklume/anklume/compiler"
 	"github.com/anklume/anklume/compiler/diag"
 	"github.com/anklume/anklume/compiler/emit/incus"
+	"github.com/anklume/anklume/compiler/emit/nft"
 	"github.com/anklume/anklume/compiler/host"
 	"github.com/anklume/anklume/compiler/model"
+	"github.com/anklume/anklume/compiler/reach"
+	"github.com/anklume/anklume/compiler/reach/nfteval"
 	"github.com/anklume/anklume/internal/aiaccess"
 	"github.com/anklume/anklume/internal/incusx"
 	"github.com/anklume/anklume/internal/metacache"
+	nftsys "github.com/anklume/anklume/internal/nftables"
 	"github.com/anklume/anklume/internal/plan"
 	"github.com/anklume/anklume/internal/reconcile"
 )
@@ -43,6 +49,9 @@ type Options struct {
 	// MetadataCache keeps the server's configuration metadata on disk
 	// ($XDG_CACHE_HOME/anklume); the zero value fetches it every run.
 	MetadataCache metacache.Cache
+	// LastRuleset returns the isolation ruleset last deployed on this
+	// host, for the "Reachability changes" section (nil: no section).
+	LastRuleset func() ([]byte, error)
 
 	Limit            []string
 	Adopt            bool
@@ -67,6 +76,9 @@ func NewCmdPlan(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 		DirExists: dirExists,
 
 		MetadataCache: metacache.Default(f.Getenv),
+		LastRuleset: func() ([]byte, error) {
+			return os.ReadFile(filepath.Join(nftsys.DefaultPersistDir, nftsys.PersistName))
+		},
 	}
 	cmd := &cobra.Command{
 		Use: "plan",
@@ -194,6 +206,9 @@ func Run(opts *Options) error {
 	} else {
 		err = plan.Render(opts.IO.Out, p, plan.RenderOptions{Color: opts.Color != nil && opts.Color()})
 	}
+	if err == nil && !opts.JSON && remote == "" {
+		err = opts.reachability(m)
+	}
 	switch {
 	case err != nil:
 		return err
@@ -203,6 +218,29 @@ func Run(opts *Options) error {
 		return &cmdutil.ExitError{Code: cmdutil.ExitPending}
 	}
 	return nil
+}
+
+// reachability prints the paths the PSOT opens or closes compared with the
+// ruleset last deployed on this host: the copy `nftables deploy` (and so
+// apply) persists in /etc/nftables.d, the file the boot unit loads. That
+// file, not the live table, is the last applied state: it is readable
+// without root, and a live table changed by hand is what verify and
+// nftables status report. Nothing is printed when no ruleset of this
+// infrastructure was deployed, or when it cannot be read.
+func (opts *Options) reachability(m *model.Infra) error {
+	if opts.LastRuleset == nil {
+		return nil
+	}
+	data, err := opts.LastRuleset()
+	if err != nil || !strings.Contains(string(data), `comment "`+nft.TableComment(m.ProjectName)+`"`) {
+		return nil
+	}
+	prev, err := nfteval.Parse(data)
+	if err != nil {
+		fmt.Fprintf(opts.IO.ErrOut, "warning: reading the deployed ruleset for the reachability changes: %v\n", err)
+		return nil
+	}
+	return reach.WriteChanges(opts.IO.Out, reach.Changes(reach.Compute(m), prev))
 }
 
 // ObserveOptions returns the conditional reads of §9.1 that model m

@@ -273,3 +273,31 @@ func TestWriteTable(t *testing.T) {
 		}
 	}
 }
+
+// TestChanges: against the ruleset of the previous PSOT, a new policy
+// shows as opened with its reason and a removed one as closed; the same
+// PSOT shows nothing.
+func TestChanges(t *testing.T) {
+	before := compile(t, []byte(semantics))
+	prev, err := nfteval.Parse(nft.Render(before))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cs := reach.Changes(reach.Compute(before), prev); len(cs) != 0 {
+		t.Fatalf("no change expected, got %+v", cs)
+	}
+	after := strings.Replace(semantics, `  - {description: apt, from: work-2, to: host, ports: [3142]}
+`, `  - {description: ssh, from: ai-tools, to: lab-2, ports: [22]}
+`, 1)
+	cs := reach.Changes(reach.Compute(compile(t, []byte(after))), prev)
+	var b bytes.Buffer
+	if err := reach.WriteChanges(&b, cs); err != nil {
+		t.Fatal(err)
+	}
+	want := "\nReachability changes (against the rules last deployed on this host):\n" +
+		"  - work-2 -> host closes tcp/3142\n" +
+		"  + ai-1 -> lab-2 opens tcp/22 (policy #3 (ai-tools -> lab-2) \"ssh\")\n"
+	if b.String() != want {
+		t.Errorf("got:\n%s\nwant:\n%s", b.String(), want)
+	}
+}

@@ -5,7 +5,9 @@
 //
 // Routes: "/" (the page), "/api/status" (the `status --json` document,
 // plus a "usage" object for each running machine), "/api/policies" (the
-// resolved network policies) and "/static/app.js", "/static/app.css".
+// resolved network policies), "/api/reach" (the expected reachability
+// matrix, as `anklume verify --expected --json`) and "/static/app.js",
+// "/static/app.css".
 // Any other path is 404; any method but GET and HEAD is 405.
 //
 // Safety: the page is rendered with html/template (every name from
@@ -35,6 +37,7 @@ import (
 	"time"
 
 	"github.com/anklume/anklume/compiler/model"
+	"github.com/anklume/anklume/compiler/reach"
 	"github.com/anklume/anklume/internal/lifecycle"
 	"github.com/anklume/anklume/internal/trust"
 )
@@ -121,6 +124,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		serve = s.apiStatus
 	case "/api/policies":
 		serve = s.apiPolicies
+	case "/api/reach":
+		serve = s.apiReach
 	case "/static/app.js":
 		serve = s.js
 	case "/static/app.css":
@@ -233,6 +238,10 @@ func Policies(m *model.Infra) []PolicyJSON {
 
 func (s *Server) apiPolicies(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"format_version": 1, "infra": s.Model.ProjectName, "policies": Policies(s.Model)})
+}
+
+func (s *Server) apiReach(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, reach.Compute(s.Model))
 }
 
 func (s *Server) js(w http.ResponseWriter, r *http.Request) {

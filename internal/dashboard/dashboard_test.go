@@ -13,6 +13,7 @@ import (
 
 	"github.com/anklume/anklume/compiler"
 	"github.com/anklume/anklume/compiler/model"
+	"github.com/anklume/anklume/compiler/reach"
 	"github.com/anklume/anklume/examples"
 	"github.com/anklume/anklume/internal/dashboard"
 	"github.com/anklume/anklume/internal/desktest"
@@ -140,6 +141,23 @@ func TestAPI(t *testing.T) {
 		`{"index":2,"auto":false,"description":"","from":"web-1","from_kind":"machine","to":"off","to_kind":"domain","ports":[80],"protocol":"tcp","bidirectional":false}]}` + "\n"
 	if body != want {
 		t.Errorf("/api/policies:\n%s\nwant:\n%s", body, want)
+	}
+	// /api/reach is the expected matrix: adm reaches web-1 on tcp/22 by
+	// the first policy and nothing else.
+	res, body = do(t, s, http.MethodGet, "/api/reach", "")
+	var mx reach.Matrix
+	if err := json.Unmarshal([]byte(body), &mx); err != nil || res.StatusCode != 200 {
+		t.Fatalf("/api/reach: %d %v %s", res.StatusCode, err, body)
+	}
+	var adm string
+	for _, m := range mx.Machines {
+		if m.Domain == "adm" {
+			adm = m.Name
+		}
+	}
+	p, ok := mx.Lookup(adm, "web-1")
+	if mx.Infra != "i14-dash" || !ok || p.Allowed() != "tcp/22" || p.Rules[0].Reason.Policy != 1 {
+		t.Errorf("/api/reach %s -> web-1: %+v", adm, p)
 	}
 }
 

@@ -53,6 +53,7 @@ type rule struct {
 	text    string
 	matches []match
 	accept  bool
+	ports   []int
 }
 
 // match is one condition of a rule.
@@ -92,6 +93,7 @@ func Parse(text []byte) (*Ruleset, error) {
 		if err != nil {
 			return nil, fmt.Errorf("line %d: %q: %w", n, l, err)
 		}
+		r.ports = dports(l)
 		r.line = n
 		cur.rules = append(cur.rules, r)
 	}
@@ -99,6 +101,40 @@ func Parse(text []byte) (*Ruleset, error) {
 		return nil, err
 	}
 	return rs, nil
+}
+
+// Ports returns every destination port a rule names, in rule order.
+func (rs *Ruleset) Ports() []int {
+	var out []int
+	for _, name := range []string{Forward, Input} {
+		if c, ok := rs.chains[name]; ok {
+			for _, r := range c.rules {
+				out = append(out, r.ports...)
+			}
+		}
+	}
+	return out
+}
+
+// dports returns the ports of the `tcp dport` and `udp dport` matches of
+// a rule line.
+func dports(l string) []int {
+	toks := tokenize(l)
+	var out []int
+	for i := 0; i+2 < len(toks); i++ {
+		if (toks[i] == "tcp" || toks[i] == "udp") && toks[i+1] == "dport" {
+			v := toks[i+2]
+			if v == "!=" && i+3 < len(toks) {
+				v = toks[i+3]
+			}
+			for _, x := range values(v) {
+				if n, err := strconv.Atoi(x); err == nil {
+					out = append(out, n)
+				}
+			}
+		}
+	}
+	return out
 }
 
 // HasChain reports whether the ruleset defines chain name.
