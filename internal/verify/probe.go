@@ -39,32 +39,33 @@ func Reachable(outcome string) bool { return outcome == Accepted || outcome == R
 // inNetns runs fn on a locked OS thread that has joined the network
 // namespace of process pid (/proc/PID/ns/net), then returns the thread to
 // its own namespace. Sockets created by fn stay in pid's namespace. When
-// the thread cannot be returned, it stays locked, so the runtime retires
-// it with the goroutine instead of reusing a thread in a guest's
-// namespace.
-func inNetns(pid int, fn func() (string, string)) (outcome, detail string) {
+// the thread cannot be returned, it stays locked and stuck is true: the
+// caller's goroutine must then end, so that the runtime retires the thread
+// instead of reusing one in a guest's namespace.
+func inNetns(pid int, fn func() (string, string)) (outcome, detail string, stuck bool) {
 	runtime.LockOSThread()
 	orig, err := os.Open("/proc/thread-self/ns/net")
 	if err != nil {
 		runtime.UnlockOSThread()
-		return Failed, fmt.Sprintf("opening this thread's network namespace: %v", err)
+		return Failed, fmt.Sprintf("opening this thread's network namespace: %v", err), false
 	}
 	defer orig.Close()
 	target, err := os.Open("/proc/" + strconv.Itoa(pid) + "/ns/net")
 	if err != nil {
 		runtime.UnlockOSThread()
-		return Failed, fmt.Sprintf("opening the network namespace of pid %d: %v", pid, err)
+		return Failed, fmt.Sprintf("opening the network namespace of pid %d: %v", pid, err), false
 	}
 	defer target.Close()
 	if err := setns(target); err != nil {
 		runtime.UnlockOSThread()
-		return Failed, fmt.Sprintf("entering the network namespace of pid %d: %v", pid, err)
+		return Failed, fmt.Sprintf("entering the network namespace of pid %d: %v", pid, err), false
 	}
 	outcome, detail = fn()
-	if err := setns(orig); err == nil {
-		runtime.UnlockOSThread()
+	if err := setns(orig); err != nil {
+		return outcome, detail, true
 	}
-	return outcome, detail
+	runtime.UnlockOSThread()
+	return outcome, detail, false
 }
 
 // setns joins the network namespace f refers to.

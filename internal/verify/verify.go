@@ -217,15 +217,22 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 					rep.Results[i] = Result{Probe: probes[i], Outcome: "not run", Detail: "the time budget ran out"}
 					continue
 				}
-				rep.Results[i] = runProbe(probes[i], mx, pids, outside, opts.Timeout, uint16(i+1))
+				var stuck bool
+				rep.Results[i], stuck = runProbe(probes[i], pids, outside, opts.Timeout, uint16(i+1))
 				done.Add(1)
 				progress()
+				if stuck {
+					return // the thread is retired with this goroutine
+				}
 			}
 		})
 	}
 	wg.Wait()
-	for _, r := range rep.Results {
-		if r.Outcome == "not run" {
+	for i, r := range rep.Results {
+		if r.Outcome == "" { // every worker ended early
+			rep.Results[i] = Result{Probe: probes[i], Outcome: "not run", Detail: "no probe thread left"}
+		}
+		if rep.Results[i].Outcome == "not run" {
 			rep.NotRun++
 		}
 	}
@@ -234,7 +241,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 }
 
 // runProbe runs one probe and compares it with its expectation.
-func runProbe(p Probe, mx *reach.Matrix, pids map[string]int, outside netip.Addr, timeout time.Duration, id uint16) Result {
+func runProbe(p Probe, pids map[string]int, outside netip.Addr, timeout time.Duration, id uint16) (Result, bool) {
 	var dst netip.Addr
 	switch p.Pair.Kind {
 	case reach.ToOutside:
@@ -246,9 +253,10 @@ func runProbe(p Probe, mx *reach.Matrix, pids map[string]int, outside netip.Addr
 	if !dst.IsValid() {
 		res.Outcome, res.Detail = Failed, "no target address"
 		res.Mismatch = true
-		return res
+		return res, false
 	}
-	res.Outcome, res.Detail = inNetns(pids[p.Pair.From], func() (string, string) {
+	var stuck bool
+	res.Outcome, res.Detail, stuck = inNetns(pids[p.Pair.From], func() (string, string) {
 		switch p.Proto {
 		case reach.UDP:
 			return probeUDP(dst, p.Port, timeout)
@@ -259,7 +267,7 @@ func runProbe(p Probe, mx *reach.Matrix, pids map[string]int, outside netip.Addr
 	})
 	want := p.Expect.Verdict == reach.Allow
 	res.Mismatch = res.Outcome == Failed || Reachable(res.Outcome) != want
-	return res
+	return res, stuck
 }
 
 // setupOutside creates a throwaway network namespace on a veth pair,
