@@ -89,6 +89,8 @@ func NewCmdPlan(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 		Short: "Show what apply would change in Incus",
 		Long: "Validate and resolve infra.yml (or infra/), read the live Incus state and print\n" +
 			"the changes apply would make: + create, ~ update, -/+ replace, - delete, ! note.\n" +
+			"When the rules of this infrastructure were deployed on this host, a last section\n" +
+			"lists the paths between machines that the change opens or closes.\n" +
 			"Nothing is changed.",
 		Args: cmdutil.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
