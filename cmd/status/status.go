@@ -49,8 +49,9 @@ type Options struct {
 	NFTStatus func(ctx context.Context, ruleset []byte) (nftsys.State, []byte, error)
 
 	// LastVerify returns the line about the last verify of an
-	// infrastructure on this host (verifyLine); nil prints none.
-	LastVerify func(infra string) string
+	// infrastructure on this host and its record, nil when there is none
+	// (verifyLine); a nil LastVerify prints no line.
+	LastVerify func(infra string) (string, *verify.Record)
 
 	JSON bool
 }
@@ -140,8 +141,17 @@ func Run(ctx context.Context, opts *Options) error {
 		mm, _ := aiaccess.Overlay(m, r.AIAccessHolder) // Status checked the holder
 		line = opts.nftLine(ctx, nft.Render(mm), r)
 	}
+	vline, vrec := "", (*verify.Record)(nil)
+	if remote == "" && opts.LastVerify != nil {
+		vline, vrec = opts.LastVerify(m.ProjectName)
+	}
 	if opts.JSON {
-		b, err := json.Marshal(r)
+		// "verify" (the last verify on this host) is added only when
+		// there is one.
+		b, err := json.Marshal(struct {
+			*lifecycle.Report
+			Verify *verify.Record `json:"verify,omitempty"`
+		}{r, vrec})
 		if err != nil {
 			return fmt.Errorf("encoding the status: %w", err)
 		}
@@ -153,8 +163,8 @@ func Run(ctx context.Context, opts *Options) error {
 	if err := lifecycle.RenderStatus(opts.IO.Out, r, line); err != nil {
 		return err
 	}
-	if remote == "" && opts.LastVerify != nil {
-		fmt.Fprintln(opts.IO.Out, opts.LastVerify(m.ProjectName))
+	if vline != "" {
+		fmt.Fprintln(opts.IO.Out, vline)
 	}
 	return nil
 }
@@ -162,17 +172,17 @@ func Run(ctx context.Context, opts *Options) error {
 // verifyLine returns the line about the last `anklume verify` on this
 // host, read from the record verify keeps in the state directory
 // ($ANKLUME_STATE_DIR, default /var/lib/anklume).
-func verifyLine(infra string) string {
+func verifyLine(infra string) (string, *verify.Record) {
 	rec, ok, err := verify.Load(os.Getenv("ANKLUME_STATE_DIR"), infra)
 	switch {
 	case err != nil:
-		return "verify: unknown (" + err.Error() + ")"
+		return "verify: unknown (" + err.Error() + ")", nil
 	case !ok:
-		return "verify: never run on this host"
+		return "verify: never run on this host", nil
 	case rec.OK:
-		return fmt.Sprintf("verify: ok (%d probes) at %s", rec.Probes, rec.Time.Format(time.RFC3339))
+		return fmt.Sprintf("verify: ok (%d probes) at %s", rec.Probes, rec.Time.Format(time.RFC3339)), &rec
 	}
-	return fmt.Sprintf("verify: %d mismatches (%d probes) at %s", rec.Mismatches, rec.Probes, rec.Time.Format(time.RFC3339))
+	return fmt.Sprintf("verify: %d mismatches (%d probes) at %s", rec.Mismatches, rec.Probes, rec.Time.Format(time.RFC3339)), &rec
 }
 
 // nftLine checks the isolation table (§7.8) and returns the last line,

@@ -9,12 +9,14 @@ import (
 	"strings"
 	"testing"
 	"testing/fstest"
+	"time"
 
 	"github.com/anklume/anklume/cmd/cmdutil"
 	"github.com/anklume/anklume/compiler"
 	"github.com/anklume/anklume/compiler/host"
 	"github.com/anklume/anklume/internal/incusx"
 	nftsys "github.com/anklume/anklume/internal/nftables"
+	"github.com/anklume/anklume/internal/verify"
 )
 
 const psot = `format_version: 1
@@ -84,5 +86,50 @@ func TestStatusCommand(t *testing.T) {
 				t.Errorf("stderr %q", errOut.String())
 			}
 		})
+	}
+}
+
+// TestStatusLastVerify: the last verify recorded in the state directory
+// is the last line, and the "verify" object of --json; without a record
+// the line says so and the JSON has no "verify".
+func TestStatusLastVerify(t *testing.T) {
+	state := t.TempDir()
+	t.Setenv("ANKLUME_STATE_DIR", state)
+	run := func(asJSON bool) string {
+		var out, errOut bytes.Buffer
+		opts := &Options{
+			IO: &cmdutil.IOStreams{Out: &out, ErrOut: &errOut},
+			Source: func() (fs.FS, compiler.Input, []string, error) {
+				return fstest.MapFS{"infra.yml": {Data: []byte(psot)}}, compiler.Input{Path: "infra.yml", Display: "infra.yml"}, nil, nil
+			},
+			Host: func(bool) (host.Options, error) {
+				return host.Options{SkipHostSubnetCheck: true, Resources: &host.Resources{CPU: 10, Memory: 40 << 30}}, nil
+			},
+			Remote:     func() string { return "" },
+			Incus:      func(context.Context, string) (incusx.Server, error) { return incusx.NewFake(), nil },
+			NFTStatus:  func(context.Context, []byte) (nftsys.State, []byte, error) { return nftsys.InSync, nil, nil },
+			LastVerify: verifyLine,
+			JSON:       asJSON,
+		}
+		if err := Run(context.Background(), opts); err != nil {
+			t.Fatalf("%v\n%s", err, errOut.String())
+		}
+		return out.String()
+	}
+	if got := run(false); !strings.HasSuffix(got, "nftables: in sync\nverify: never run on this host\n") {
+		t.Errorf("no record:\n%s", got)
+	}
+	if got := run(true); strings.Contains(got, `"verify"`) {
+		t.Errorf("no record, json: %s", got)
+	}
+	rec := verify.Record{Infra: "st", Time: time.Date(2026, 12, 5, 18, 0, 0, 0, time.UTC), Probes: 40, Mismatches: 2}
+	if err := verify.Save(state, rec); err != nil {
+		t.Fatal(err)
+	}
+	if got := run(false); !strings.HasSuffix(got, "\nverify: 2 mismatches (40 probes) at 2026-12-05T18:00:00Z\n") {
+		t.Errorf("record:\n%s", got)
+	}
+	if got := run(true); !strings.Contains(got, `"verify":{"infra":"st","time":"2026-12-05T18:00:00Z","ok":false,"probes":40,"mismatches":2}`) {
+		t.Errorf("record, json: %s", got)
 	}
 }
