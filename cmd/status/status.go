@@ -68,8 +68,8 @@ func NewCmdStatus(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command 
 		Short: "Show the declared and actual state of every domain and machine",
 		Long: "For each domain: its trust level and whether its project and network exist; for\n" +
 			"each machine: type, state (Running, Stopped or Absent), IP and a * when the plan\n" +
-			"has changes for it. Then the state of the nftables table, and the time and result\n" +
-			"of the last anklume verify on this host.",
+			"has changes for it. Then the time and result of the last anklume verify on this\n" +
+			"host, and last the state of the nftables table.",
 		Args: cmdutil.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if runF != nil {
@@ -160,13 +160,12 @@ func Run(ctx context.Context, opts *Options) error {
 		}
 		return nil
 	}
-	if err := lifecycle.RenderStatus(opts.IO.Out, r, line); err != nil {
-		return err
-	}
+	// The nftables line stays the last one; the verify line comes
+	// just before it.
 	if vline != "" {
-		fmt.Fprintln(opts.IO.Out, vline)
+		line = vline + "\n" + line
 	}
-	return nil
+	return lifecycle.RenderStatus(opts.IO.Out, r, line)
 }
 
 // verifyLine returns the line about the last `anklume verify` on this

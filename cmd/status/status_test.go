@@ -116,7 +116,7 @@ func TestStatusLastVerify(t *testing.T) {
 		}
 		return out.String()
 	}
-	if got := run(false); !strings.HasSuffix(got, "nftables: in sync\nverify: never run on this host\n") {
+	if got := run(false); !strings.HasSuffix(got, "\nverify: never run on this host\nnftables: in sync\n") {
 		t.Errorf("no record:\n%s", got)
 	}
 	if got := run(true); strings.Contains(got, `"verify"`) {
@@ -126,7 +126,7 @@ func TestStatusLastVerify(t *testing.T) {
 	if err := verify.Save(state, rec); err != nil {
 		t.Fatal(err)
 	}
-	if got := run(false); !strings.HasSuffix(got, "\nverify: 2 mismatches (40 probes) at 2026-12-05T18:00:00Z\n") {
+	if got := run(false); !strings.HasSuffix(got, "\nverify: 2 mismatches (40 probes) at 2026-12-05T18:00:00Z\nnftables: in sync\n") {
 		t.Errorf("record:\n%s", got)
 	}
 	if got := run(true); !strings.Contains(got, `"verify":{"infra":"st","time":"2026-12-05T18:00:00Z","ok":false,"probes":40,"mismatches":2}`) {
