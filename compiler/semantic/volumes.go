@@ -234,6 +234,7 @@ func (c *checker) checkSharedVolumes() {
 		if pr, ok := c.field(sv.node, "propagate"); ok && pr.IsBool() && pr.Bool() {
 			c.dl.Warnf(pr.Pos, vp.Key("propagate").String(), "", "propagate has no effect in this version")
 		}
+		c.checkIdmap(sv)
 		for _, e := range sv.consumers {
 			cp := vp.Key("consumers").Key(e.Key).String()
 			switch {
@@ -242,6 +243,34 @@ func (c *checker) checkSharedVolumes() {
 			case c.isDomain(e.Key), c.isMachine(e.Key):
 			case c.namesComplete():
 				c.dl.Errorf(e.KeyPos, cp, "", "%s is not a known domain or machine", load.Quote(e.Key))
+			}
+		}
+	}
+}
+
+// checkIdmap warns about a container consumer of sv whose own config
+// gives it an id map of its own: with security.idmap.isolated its ids are
+// not the other containers' ids, and with security.privileged they are
+// the host's, so the files of the other consumers are not theirs there
+// (see package internal/hostdirs).
+func (c *checker) checkIdmap(sv sharedVolume) {
+	for _, m := range c.allMachines() {
+		if !c.str(m.node, "type", "lxc").is("lxc") || !c.consumes(sv, m) {
+			continue
+		}
+		cfg, ok := c.field(m.node, "config")
+		if !ok || cfg == nil {
+			continue
+		}
+		for _, k := range []string{"security.idmap.isolated", "security.privileged"} {
+			v, ok := c.field(cfg, k)
+			if !ok || v == nil {
+				continue
+			}
+			if s, ok := incusString(v); ok && truthy(s) {
+				c.dl.Warnf(v.Pos, m.path.Key("config").Key(k).String(), "",
+					"machine %s sets %s: its id map differs from the other containers', so the files of shared volume %s do not keep their owners there",
+					load.Quote(m.name), k, load.Quote(sv.name))
 			}
 		}
 	}

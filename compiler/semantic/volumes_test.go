@@ -113,6 +113,20 @@ shared_volumes:
 `, want: []string{
 			"warning: infra.yml:8:16: shared_volumes.a.propagate: propagate has no effect in this version",
 		}},
+		{name: "consumer with its own id map", src: zoneHead + `  work:
+    machines:
+      iso:
+        config: {security.idmap.isolated: "true"}
+      vm1:
+        type: vm
+        config: {security.privileged: "true"}
+      plain: {}
+shared_volumes:
+  a:
+    consumers: {work: rw}
+`, want: []string{
+			"warning: infra.yml:8:43: domains.work.machines.iso.config[\"security.idmap.isolated\"]: machine \"iso\" sets security.idmap.isolated: its id map differs from the other containers', so the files of shared volume \"a\" do not keep their owners there",
+		}},
 		{name: "shift true is refused, false accepted", src: zoneHead + `  work: {}
 shared_volumes:
   a:
