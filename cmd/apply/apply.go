@@ -214,7 +214,7 @@ func Run(ctx context.Context, opts *Options) error {
 		opts.printDiagnostics(dl)
 		return err
 	}
-	res, cl, err := compiler.Compile(fsys, in, hopts)
+	res, cl, err := cmdutil.CompileForRemote(context.Background(), fsys, in, hopts, remote, opts.Connect)
 	dl.Add(cl...)
 	if err == nil && res != nil && res.Model != nil && !dl.HasErrors() {
 		// W16 needs the base directory's roles_custom/ and roles_vendor/.

@@ -18,6 +18,7 @@ import (
 	"github.com/anklume/anklume/internal/incusx"
 	"github.com/anklume/anklume/internal/lock"
 	nftsys "github.com/anklume/anklume/internal/nftables"
+	"github.com/lxc/incus/v6/shared/api"
 )
 
 const psot = `format_version: 1
@@ -322,5 +323,37 @@ func TestApplyRefreshContext(t *testing.T) {
 	// adm-a and work-a are running (adm-b is stopped): 5 requests each.
 	if n != 10 {
 		t.Errorf("%d file requests, want 10", n)
+	}
+}
+
+// TestApplyRemoteResources: with --remote and a resource_policy, apply
+// computes the limits from the Incus host's resources (GET
+// /1.0/resources), as plan does, so a second apply finds nothing to do.
+func TestApplyRemoteResources(t *testing.T) {
+	e := newEnv(t, strings.Replace(psot, "global:\n", "global:\n  resource_policy: true\n", 1))
+	var res api.Resources
+	res.CPU.Total = 8
+	res.Memory.Total = 16 << 30
+	e.fake.SetResources(res)
+	remote := func(o *Options) {
+		o.Remote = func() string { return "far" }
+		o.NoNftables, o.NoProvision = true, true
+		o.Host = func(bool) (host.Options, error) { return host.Options{SkipHostSubnetCheck: true, Remote: true}, nil }
+	}
+	if err := Run(context.Background(), e.opts(remote)); err != nil {
+		t.Fatalf("apply: %v\n%s\n%s", err, e.out.String(), e.err.String())
+	}
+	if strings.Contains(e.err.String(), "could not detect host resources") {
+		t.Errorf("apply --remote skipped the resource policy:\n%s", e.err.String())
+	}
+	inst, _, err := e.fake.Instance(context.Background(), "work", "work-a")
+	if err != nil || inst.Config["limits.memory"] == "" {
+		t.Fatalf("no limits.memory after apply --remote: %v %v", err, inst)
+	}
+	if err := Run(context.Background(), e.opts(remote)); err != nil {
+		t.Fatalf("second apply: %v\n%s", err, e.err.String())
+	}
+	if want := "No changes. Incus matches the configuration.\nApply complete: 0 created, 0 updated, 0 deleted.\n"; e.out.String() != want {
+		t.Errorf("second apply:\n%s\nwant:\n%s", e.out.String(), want)
 	}
 }

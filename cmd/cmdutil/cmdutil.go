@@ -16,6 +16,7 @@ import (
 	"github.com/anklume/anklume/compiler/diag"
 	"github.com/anklume/anklume/compiler/host"
 	"github.com/anklume/anklume/internal/incusx"
+	"github.com/lxc/incus/v6/shared/api"
 )
 
 // ExitCode is the process exit status (SPEC.md §13).
@@ -190,4 +191,36 @@ func PrintDiagnostics(w io.Writer, g *GlobalOptions, dl diag.List) {
 		dl = dl.Filter(diag.Error)
 	}
 	dl.Print(w)
+}
+
+// CompileForRemote compiles the PSOT like compiler.Compile and, with
+// --remote (remote != ""), a resource_policy and no host resources (the
+// local machine is not the Incus host, so none are detected), reads the
+// Incus host's resources (GET /1.0/resources) through connect and compiles
+// again with them. plan does the same with its reads, so validate, sync,
+// apply and plan compute the same limits and the plan after
+// `apply --remote` is empty. When the server cannot be reached, the first
+// result (W7, no limits) is kept, with a warning saying why.
+func CompileForRemote(ctx context.Context, fsys fs.FS, in compiler.Input, hopts host.Options, remote string,
+	connect func(ctx context.Context, remote string) (incusx.Server, error)) (*compiler.Result, diag.List, error) {
+	res, dl, err := compiler.Compile(fsys, in, hopts)
+	if err != nil || res == nil || res.Model == nil || remote == "" || connect == nil ||
+		res.Model.Global.ResourcePolicy == nil || hopts.Resources != nil {
+		return res, dl, err
+	}
+	srv, cerr := connect(ctx, remote)
+	var r *api.Resources
+	if cerr == nil {
+		r, cerr = srv.Resources(ctx)
+	}
+	if cerr != nil || r == nil || r.CPU.Total == 0 || r.Memory.Total == 0 {
+		why := "the server reported no CPU or memory"
+		if cerr != nil {
+			why = cerr.Error()
+		}
+		dl.Add(diag.Diagnostic{Severity: diag.Warning, Msg: "could not read the resources of remote " + remote + ": " + why})
+		return res, dl, nil
+	}
+	hopts.Resources = &host.Resources{CPU: int64(r.CPU.Total), Memory: int64(r.Memory.Total)}
+	return compiler.Compile(fsys, in, hopts)
 }

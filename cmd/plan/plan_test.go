@@ -251,3 +251,24 @@ func TestPlanRemoteResources(t *testing.T) {
 		t.Error("resources read without a resource policy")
 	}
 }
+
+// TestRemoteResourcesSameLimits: with --remote and a resource_policy,
+// validate and sync read the Incus host's resources as plan does: neither
+// warns that detection failed (cmd/apply's TestApplyRemoteResources shows
+// that apply does the same and leaves nothing to plan).
+func TestRemoteResourcesSameLimits(t *testing.T) {
+	f := incusx.NewFake()
+	var res api.Resources
+	res.CPU.Total = 8
+	res.Memory.Total = 16 << 30
+	f.SetResources(res)
+	src := strings.Replace(strings.Replace(psot, "{os_image: nope}", "{}", 1),
+		"global:\n", "global:\n  resource_policy: true\n", 1)
+	noLocal := map[string]string{hostenv.EnvHostResources: ""}
+	for _, args := range [][]string{{"validate"}, {"sync"}, {"plan"}} {
+		r := run(t, f, src, false, noLocal, append(args, "--remote", "far")...)
+		if r.code != 0 || strings.Contains(r.stderr, "could not detect host resources") {
+			t.Errorf("%v --remote: exit %d\n%s%s", args, r.code, r.stdout, r.stderr)
+		}
+	}
+}

@@ -4,6 +4,7 @@
 package sync
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -19,6 +20,7 @@ import (
 	"github.com/anklume/anklume/compiler/emit"
 	"github.com/anklume/anklume/compiler/host"
 	"github.com/anklume/anklume/compiler/tree"
+	"github.com/anklume/anklume/internal/incusx"
 )
 
 // NothingToGenerate is printed when no domain is enabled (§6.1).
@@ -31,7 +33,10 @@ type Options struct {
 	// Source picks the PSOT (§2.1).
 	Source func() (fs.FS, compiler.Input, []string, error)
 	// Host gathers the host context (§2.14).
-	Host   func(remote bool) (host.Options, error)
+	Host func(remote bool) (host.Options, error)
+	// Incus connects to the server: with --remote, a resource_policy
+	// reads its resources (cmdutil.CompileForRemote).
+	Incus  func(ctx context.Context, remote string) (incusx.Server, error)
 	Remote func() string
 	// Getwd returns the current directory, against which a relative base
 	// directory is resolved.
@@ -53,6 +58,7 @@ func NewCmdSync(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 		Globals: f.Globals,
 		Source:  f.Source,
 		Host:    f.Host,
+		Incus:   f.Incus,
 		Remote:  f.Remote,
 		Getwd:   f.Getwd,
 		Getenv:  f.Getenv,
@@ -95,12 +101,13 @@ func Run(opts *Options) error {
 	for _, w := range warnings {
 		dl.Add(diag.Diagnostic{Severity: diag.Warning, Msg: w})
 	}
-	hopts, err := opts.Host(opts.Remote() != "")
+	remote := opts.Remote()
+	hopts, err := opts.Host(remote != "")
 	if err != nil {
 		opts.printDiagnostics(dl)
 		return err
 	}
-	res, cl, err := compiler.Compile(fsys, in, hopts)
+	res, cl, err := cmdutil.CompileForRemote(context.Background(), fsys, in, hopts, remote, opts.Incus)
 	dl.Add(cl...)
 	if err == nil && res != nil && res.Model != nil && !dl.HasErrors() {
 		// W16 needs the base directory's roles_custom/ and roles_vendor/.

@@ -2,6 +2,7 @@
 package validate
 
 import (
+	"context"
 	"fmt"
 	"io/fs"
 
@@ -11,6 +12,7 @@ import (
 	"github.com/anklume/anklume/compiler"
 	"github.com/anklume/anklume/compiler/diag"
 	"github.com/anklume/anklume/compiler/host"
+	"github.com/anklume/anklume/internal/incusx"
 	"github.com/anklume/anklume/internal/plural"
 )
 
@@ -23,6 +25,9 @@ type Options struct {
 	// Host gathers the host context (§2.14).
 	Host   func(remote bool) (host.Options, error)
 	Remote func() string
+	// Incus connects to the server: with --remote, a resource_policy
+	// reads its resources (cmdutil.CompileForRemote).
+	Incus func(ctx context.Context, remote string) (incusx.Server, error)
 
 	JSON bool
 }
@@ -36,6 +41,7 @@ func NewCmdValidate(f *cmdutil.Factory, runF func(*Options) error) *cobra.Comman
 		Source:  f.Source,
 		Host:    f.Host,
 		Remote:  f.Remote,
+		Incus:   f.Incus,
 	}
 	cmd := &cobra.Command{
 		Use: "validate",
@@ -67,11 +73,12 @@ func Run(opts *Options) error {
 	for _, w := range warnings {
 		dl.Add(diag.Diagnostic{Severity: diag.Warning, Msg: w})
 	}
-	hopts, err := opts.Host(opts.Remote() != "")
+	remote := opts.Remote()
+	hopts, err := opts.Host(remote != "")
 	if err != nil {
 		return opts.fatal(dl, err)
 	}
-	res, cl, err := compiler.Compile(fsys, in, hopts)
+	res, cl, err := cmdutil.CompileForRemote(context.Background(), fsys, in, hopts, remote, opts.Incus)
 	dl.Add(cl...)
 	if err != nil {
 		return opts.fatal(dl, err)
