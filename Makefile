@@ -6,7 +6,7 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 COMMIT   ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS  := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 
-.PHONY: all build demo test vet fmt-check bench bench-e2e e2e-setup fuzz lint clean help
+.PHONY: all build demo test vet fmt-check bench bench-e2e bench-scale e2e-setup fuzz lint clean help
 
 all: build
 
@@ -17,6 +17,7 @@ help:
 	@echo "bench      benchmarks with allocation counts"
 	@echo "e2e-setup  as root (sudo when needed): install and start Incus 6.0 LTS, pool and test image"
 	@echo "bench-e2e  live apply benchmarks on the local Incus daemon (after e2e-setup)"
+	@echo "bench-scale live benchmark of a 100 x 3 container lab (300 instances, 100 bridges)"
 	@echo "fuzz       every fuzz target for FUZZTIME (default 30s) each"
 	@echo "lint       go vet, gofmt check, and staticcheck when installed"
 	@echo "clean      remove bin/"
@@ -52,6 +53,12 @@ e2e-setup:
 # request count); they skip without the daemon, so run e2e-setup first.
 bench-e2e:
 	$(GO) test ./e2e -run '^$$' -bench Apply -benchtime 1x -timeout 30m
+
+# Live benchmark of a teacher's lab, 100 domains x 3 containers (300
+# instances, 100 bridges in 10.160.0-99.0/24): create vs the Incus API,
+# no-op apply, status, plan after one change, peak RSS. Heavy: run it alone.
+bench-scale:
+	$(GO) test ./e2e -run '^$$' -bench Scale -benchtime 1x -timeout 60m -v
 
 # Each fuzz target runs alone: `go test -fuzz` accepts one target per package.
 fuzz:

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -356,4 +357,50 @@ func TestApplyRemoteResources(t *testing.T) {
 	if want := "No changes. Incus matches the configuration.\nApply complete: 0 created, 0 updated, 0 deleted.\n"; e.out.String() != want {
 		t.Errorf("second apply:\n%s\nwant:\n%s", e.out.String(), want)
 	}
+}
+
+// scalePSOT returns nd domains of nm ephemeral containers each.
+func scalePSOT(nd, nm int) string {
+	var b strings.Builder
+	b.WriteString("format_version: 1\nproject_name: ct\nglobal:\n  addressing: {base_octet: 10, zone_base: 200}\n" +
+		"  default_os_image: anklume-test\ndomains:\n")
+	for d := range nd {
+		fmt.Fprintf(&b, "  d%d:\n    trust_level: trusted\n    egress: false\n    ephemeral: true\n    machines:\n", d)
+		for m := range nm {
+			fmt.Fprintf(&b, "      d%d-m%d: {}\n", d, m)
+		}
+	}
+	return b.String()
+}
+
+// TestNoopApplyRequests: a no-op apply makes the same requests, lock
+// included, on 1 domain × 3 containers as on 10 × 3 (30 instances): none
+// per instance or per domain.
+func TestNoopApplyRequests(t *testing.T) {
+	noop := func(nd int) []string {
+		t.Helper()
+		e := newEnv(t, scalePSOT(nd, 3))
+		if err := Run(context.Background(), e.opts(nil)); err != nil {
+			t.Fatalf("apply: %v\n%s", err, e.err.String())
+		}
+		e.fake.Log().Reset()
+		if err := Run(context.Background(), e.opts(nil)); err != nil || !strings.Contains(e.out.String(), "No changes.") {
+			t.Fatalf("no-op apply: %v\n%s\n%s", err, e.out.String(), e.err.String())
+		}
+		var out []string
+		for _, r := range e.fake.Log().Strings() {
+			// Names of the lock's tombstone and of operations vary.
+			if i := strings.Index(r, "anklume-lock-"); i >= 0 {
+				r = r[:i] + "anklume-lock-ID"
+			}
+			out = append(out, r)
+		}
+		slices.Sort(out)
+		return out
+	}
+	small, big := noop(1), noop(10)
+	if !slices.Equal(small, big) {
+		t.Errorf("1×3: %d requests\n%s\n10×3: %d requests\n%s", len(small), strings.Join(small, "\n"), len(big), strings.Join(big, "\n"))
+	}
+	t.Logf("no-op apply: %d requests: %s", len(small), strings.Join(small, ", "))
 }
