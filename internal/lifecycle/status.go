@@ -105,13 +105,28 @@ type StatusOptions struct {
 // GET /1.0/instances?all-projects=true&recursion=2 for the live state and
 // addresses (§12.1: one state read per command, never one per instance).
 // Without a StateLister the states come from the recursion=1 listing and
-// every IP is nil.
+// every IP is nil. The state read is sent at the same time as the others.
 //
 // The drift markers come from reconcile.Diff over every enabled domain.
 // Plan errors (§9.2) do not stop status: they are returned as warnings,
 // with the plan-time warnings, for the caller to print.
 func Status(ctx context.Context, srv incusx.Server, m *model.Infra, opts StatusOptions) (*Report, []plan.Warning, error) {
+	// The state read is the slowest (the daemon gathers each instance's
+	// state): it is sent at the same time as the reads of the plan.
+	sl, withState := srv.(incusx.StateLister)
+	var full []api.InstanceFull
+	var fullErr error
+	done := make(chan struct{})
+	if withState {
+		go func() {
+			defer close(done)
+			full, fullErr = sl.InstancesWithState(ctx)
+		}()
+	} else {
+		close(done)
+	}
 	obs, err := reconcile.Observe(ctx, srv, opts.Observe)
+	<-done
 	if err != nil {
 		return nil, nil, err
 	}
@@ -140,10 +155,9 @@ func Status(ctx context.Context, srv incusx.Server, m *model.Infra, opts StatusO
 	}
 
 	live := map[string]liveInstance{}
-	if sl, ok := srv.(incusx.StateLister); ok {
-		full, err := sl.InstancesWithState(ctx)
-		if err != nil {
-			return nil, warnings, err
+	if withState {
+		if fullErr != nil {
+			return nil, warnings, fullErr
 		}
 		for _, i := range full {
 			li := liveInstance{status: i.Status, ip: eth0IPv4(i.State)}
