@@ -20,9 +20,21 @@ if ! command -v incus >/dev/null 2>&1 || ! dpkg -s busybox-static >/dev/null 2>&
 	apt-get install -y -qq busybox-static >/dev/null
 fi
 
+# start_incusd runs the daemon with no descriptor above 2: started under
+# `flock /tmp/anklume-live.lock …`, it would otherwise inherit the lock's
+# descriptor and hold the live lock for as long as it runs.
+start_incusd() {
+	local fd
+	for fd in /proc/$BASHPID/fd/*; do
+		fd=${fd##*/}
+		if [ "$fd" -gt 2 ]; then eval "exec $fd>&-" 2>/dev/null || true; fi
+	done
+	exec nohup /usr/libexec/incus/incusd --group root >/var/log/incus/incusd.out 2>&1
+}
+
 if ! incus info >/dev/null 2>&1; then
 	mkdir -p /var/log/incus
-	nohup /usr/libexec/incus/incusd --group root >/var/log/incus/incusd.out 2>&1 &
+	start_incusd &
 	incus admin waitready --timeout 60
 fi
 
