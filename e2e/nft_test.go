@@ -334,7 +334,7 @@ func TestNftNotRoot(t *testing.T) {
 	if out != "deploy=1\n" {
 		t.Errorf("stdout %q (a table must not be loaded)", out)
 	}
-	if !strings.HasSuffix(errOut, "error: nftables deploy needs root (CAP_NET_ADMIN)\n") {
+	if !strings.HasSuffix(errOut, "error: nftables deploy needs root (CAP_NET_ADMIN)\n  hint: run it as root: sudo anklume nftables deploy\n") {
 		t.Errorf("stderr:\n%s", errOut)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "nftables")); err == nil {

@@ -289,7 +289,7 @@ func TestApplyFailedDomain(t *testing.T) {
 			t.Errorf("missing %q in:\n%s", want, out)
 		}
 	}
-	if !strings.HasSuffix(e.err.String(), "error: domain admin: image alias \"nope-image\" not found on the Incus server\n") {
+	if !strings.HasSuffix(e.err.String(), "error: domain admin: image alias \"nope-image\" not found on the Incus server; add it (incus image copy images:debian/13 local: --alias nope-image) or use a remote image such as images:debian/13\n") {
 		t.Errorf("stderr:\n%s", e.err.String())
 	}
 	if _, _, err := e.fake.Project(context.Background(), "admin"); !incusx.IsNotFound(err) {

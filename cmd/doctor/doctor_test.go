@@ -168,3 +168,27 @@ func TestDoctorJSON(t *testing.T) {
 		}
 	}
 }
+
+// TestDoctorServerSilent: a client is made without contacting the server,
+// so a server that never answers must not be reported as connected; the
+// checks that need it are not checked, never ok.
+func TestDoctorServerSilent(t *testing.T) {
+	fake := incusx.NewFake()
+	fake.Fail("ServerInfo", "", errors.New("dial unix /var/lib/incus/unix.socket: connect: connection refused"))
+	err, out, _ := run(t, psotDir(t), fake, sys(), nil, false)
+	if err == nil {
+		t.Error("doctor succeeded without a server")
+	}
+	for _, want := range []string{
+		"[fail] incus.socket: cannot connect to Incus: reading server information: dial unix /var/lib/incus/unix.socket: connect: connection refused\n",
+		"[warn] incus.version: not checked: Incus is not reachable\n",
+		"[warn] storage.pool: not checked: Incus is not reachable\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("missing %q in:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "[ok] incus") || strings.Contains(out, "[ok] storage") {
+		t.Errorf("ok for something not checked:\n%s", out)
+	}
+}

@@ -102,9 +102,9 @@ func TestPlanCommand(t *testing.T) {
 	}{
 		{
 			name: "failed domain", src: psot, args: []string{"plan"}, code: 1,
-			stdoutHas: []string{"Domain lab (project lab, network net-lab)\n  ! domain lab: failed: image alias \"nope\" not found on the Incus server\n",
+			stdoutHas: []string{"Domain lab (project lab, network net-lab)\n  ! domain lab: failed: image alias \"nope\" not found on the Incus server; add it (incus image copy images:debian/13 local: --alias nope) or use a remote image such as images:debian/13\n",
 				"  + instance work/web (lxc, anklume-test, 10.210.0.1)\n", "Plan: 4 to create, 0 to update, 0 to delete.\n"},
-			stderrWant: "error: domain lab: image alias \"nope\" not found on the Incus server\n",
+			stderrWant: "error: domain lab: image alias \"nope\" not found on the Incus server; add it (incus image copy images:debian/13 local: --alias nope) or use a remote image such as images:debian/13\n",
 		},
 		{
 			name: "creates", src: fixed, args: []string{"plan"}, code: 0,

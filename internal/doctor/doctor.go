@@ -123,7 +123,18 @@ func Run(ctx context.Context, env Env) Report {
 	noModel := "not checked: " + env.ModelErr
 
 	// incus.socket, incus.version
+	// The connection only counts as made once the server answered: a
+	// client is created without contacting it, so the first request is
+	// the check. A server that does not answer leaves every check that
+	// needs it "not checked", never ok.
 	var srvInfo string
+	var info *api.Server
+	if env.Server != nil {
+		var err error
+		if info, err = env.Server.ServerInfo(ctx); err != nil {
+			env.Server, env.ConnErr = nil, err
+		}
+	}
 	if env.Server == nil {
 		add(IncusSocket, Fail, "cannot connect to Incus: %v", env.ConnErr)
 		add(IncusVersion, Warn, "%s", noIncus)
@@ -133,23 +144,17 @@ func Run(ctx context.Context, env Env) Report {
 			where = "remote " + env.Remote
 		}
 		add(IncusSocket, OK, "connected to %s", where)
-		s, err := env.Server.ServerInfo(ctx)
-		switch {
-		case err != nil:
-			add(IncusVersion, Fail, "reading the server: %v", err)
-		default:
-			srvInfo = s.Environment.ServerVersion
-			var missing []string
-			for _, e := range incusx.RequiredExtensions() {
-				if !slices.Contains(s.APIExtensions, e) {
-					missing = append(missing, e)
-				}
+		srvInfo = info.Environment.ServerVersion
+		var missing []string
+		for _, e := range incusx.RequiredExtensions() {
+			if !slices.Contains(info.APIExtensions, e) {
+				missing = append(missing, e)
 			}
-			if len(missing) > 0 {
-				add(IncusVersion, Fail, "Incus %s lacks the API extensions %s", srvInfo, strings.Join(missing, ", "))
-			} else {
-				add(IncusVersion, OK, "Incus %s", srvInfo)
-			}
+		}
+		if len(missing) > 0 {
+			add(IncusVersion, Fail, "Incus %s lacks the API extensions %s", srvInfo, strings.Join(missing, ", "))
+		} else {
+			add(IncusVersion, OK, "Incus %s", srvInfo)
 		}
 	}
 

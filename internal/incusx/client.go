@@ -88,6 +88,9 @@ func Connect(ctx context.Context, opts Options) (*Client, error) {
 		}
 	}
 	if unix {
+		if err := probeSocket(ctx, localSocket(socket)); err != nil {
+			return nil, err
+		}
 		args := &incus.ConnectionArgs{UserAgent: conf.UserAgent, SkipGetServer: true, SkipGetEvents: true}
 		srv, err = incus.ConnectIncusUnixWithContext(ctx, socket, args)
 		if err != nil {

@@ -87,7 +87,7 @@ func (s System) Deploy(ctx context.Context, opts DeployOptions) error {
 		return &Error{Msg: MsgRemote}
 	}
 	if !opts.SkipPreflight && !s.Privileged() {
-		return &Error{Msg: MsgNotRoot}
+		return &Error{Msg: MsgNotRoot, Hint: HintNotRoot}
 	}
 	nftBin, err := s.nftPath()
 	if err != nil {

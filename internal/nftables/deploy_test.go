@@ -186,7 +186,7 @@ func TestDeploy(t *testing.T) {
 		},
 		{
 			name: "not root", bridgeNF: "1", notRoot: true,
-			wantErr: "nftables deploy needs root (CAP_NET_ADMIN)",
+			wantErr: "nftables deploy needs root (CAP_NET_ADMIN)", wantHint: "run it as root: sudo anklume nftables deploy",
 		},
 		{
 			name: "nft missing", bridgeNF: "1", noNFT: true,

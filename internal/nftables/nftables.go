@@ -33,8 +33,10 @@ import (
 
 // Messages of §7.7 (printed after `error: ` or `warning: `).
 const (
-	MsgRemote        = "--remote: the nftables rules would be loaded on this machine, not on the Incus host; run anklume nftables deploy on the Incus host"
-	MsgNotRoot       = "nftables deploy needs root (CAP_NET_ADMIN)"
+	MsgRemote  = "--remote: the nftables rules would be loaded on this machine, not on the Incus host; run anklume nftables deploy on the Incus host"
+	MsgNotRoot = "nftables deploy needs root (CAP_NET_ADMIN)"
+	// HintNotRoot says what to run instead.
+	HintNotRoot      = "run it as root: sudo anklume nftables deploy"
 	MsgNoNFT         = "nft not found in PATH"
 	HintNoNFT        = "install nftables"
 	MsgBridgeNF      = "bridge netfilter is off; rules inside one domain bridge are not enforced"

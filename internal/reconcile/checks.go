@@ -37,7 +37,7 @@ func (d *differ) checkDomain(pr *incus.Project) string {
 	}
 	for _, p := range pools {
 		if !d.obs.HasPool(p) {
-			return fmt.Sprintf("storage pool %q not found on the Incus server", p)
+			return fmt.Sprintf("storage pool %q not found on the Incus server; create it (incus storage create %s dir) or name an existing pool in global.storage_pool", p, p)
 		}
 	}
 	for _, x := range pr.Instances {
@@ -86,7 +86,7 @@ func (d *differ) checkImage(x *incus.Instance) string {
 			return ""
 		}
 	}
-	return fmt.Sprintf("image alias %q not found on the Incus server", src.Alias)
+	return fmt.Sprintf("image alias %q not found on the Incus server; add it (incus image copy images:debian/13 local: --alias %s) or use a remote image such as images:debian/13", src.Alias, src.Alias)
 }
 
 // defaultResolve knows local aliases and the built-in images remote.

@@ -28,9 +28,9 @@ func TestPlanTimeChecks(t *testing.T) {
 		setup func(f *incusx.Fake)
 		msg   string
 	}{
-		{"image alias missing", "      a-1: {os_image: nope}\n", nil, `image alias "nope" not found on the Incus server`},
+		{"image alias missing", "      a-1: {os_image: nope}\n", nil, `image alias "nope" not found on the Incus server; add it (incus image copy images:debian/13 local: --alias nope) or use a remote image such as images:debian/13`},
 		{"unknown remote", "      a-1: {os_image: \"far:debian\"}\n", nil, `unknown image remote "far" in "far:debian"`},
-		{"volume pool missing", "      a-1:\n        storage_volumes: {v: {pool: fast}}\n", nil, `storage pool "fast" not found on the Incus server`},
+		{"volume pool missing", "      a-1:\n        storage_volumes: {v: {pool: fast}}\n", nil, `storage pool "fast" not found on the Incus server; create it (incus storage create fast dir) or name an existing pool in global.storage_pool`},
 		{"target without cluster", "      a-1: {target: n1}\n", nil, `target "n1" is set but the Incus server is not clustered`},
 		{"unknown member", "      a-1: {target: n2}\n", func(f *incusx.Fake) { f.AddClusterMember("n1") }, `cluster member "n2" not found`},
 	}
