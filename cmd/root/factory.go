@@ -5,6 +5,8 @@ import (
 	"io/fs"
 	"os"
 
+	"golang.org/x/term"
+
 	"github.com/anklume/anklume/cmd/cmdutil"
 	"github.com/anklume/anklume/compiler/host"
 	"github.com/anklume/anklume/internal/hostenv"
@@ -39,8 +41,8 @@ func NewFactory(build cmdutil.BuildInfo, schemaJSON func() []byte, schemaPart fu
 	}
 }
 
-// isTerminal reports whether f is a character device (a terminal).
+// isTerminal reports whether f is a terminal (golang.org/x/term, which
+// asks the tty driver: /dev/null is a character device but no terminal).
 func isTerminal(f *os.File) bool {
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+	return term.IsTerminal(int(f.Fd()))
 }
