@@ -41,6 +41,7 @@ func Check(root *load.Node, bad load.NodeSet, opts host.Options) diag.List {
 	c.checkSeparators()
 	c.checkPolicies()
 	c.checkAI()
+	c.checkInertKeys()
 	c.dl.Sort()
 	return c.dl
 }
