@@ -73,7 +73,9 @@ func NewCmdSync(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 			"base directory: inventory/, group_vars/, host_vars/ (managed sections only; your text\n" +
 			"outside them is kept), and the framework files owned by anklume (site.yml, ansible.cfg,\n" +
 			"roles/, connection_plugins/, .anklume/). Every target is checked before anything is\n" +
-			"written, and a file whose bytes would not change is not touched.",
+			"written, and a file whose bytes would not change is not touched. A managed section or\n" +
+			"framework file that sync replaces is first copied to <file>.bak, so a hand edit in it\n" +
+			"is never lost. The output is a summary; -v lists every created and updated file.",
 		Args: cmdutil.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if runF != nil {
@@ -149,7 +151,13 @@ func Run(opts *Options) error {
 		opts.printPlanErrors(err)
 		return cmdutil.ErrSilent
 	}
-	if err := plan.Apply(out, tree.Options{DryRun: opts.DryRun, Diff: opts.Diff, Pause: opts.pause()}); err != nil {
+	if err := plan.Apply(out, tree.Options{
+		DryRun:  opts.DryRun,
+		Diff:    opts.Diff,
+		Brief:   !opts.verbose() && !opts.DryRun && !opts.Diff,
+		KeepOld: true,
+		Pause:   opts.pause(),
+	}); err != nil {
 		return err
 	}
 

@@ -2,9 +2,11 @@ package sync_test
 
 import (
 	"bytes"
+	"errors"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -215,7 +217,7 @@ func TestSyncTwice(t *testing.T) {
 	dir := setup(t, map[string]string{"infra.yml": psot})
 	paths := generated(t, psot)
 	got := runIn(t, dir, "sync")
-	check(t, got, result{stdout: lines("created: ", paths) + "sync: " + itoa(len(paths)) + " created, 0 updated, 0 unchanged\n"})
+	check(t, got, result{stdout: kinds(paths) + "sync: " + itoa(len(paths)) + " created, 0 updated, 0 unchanged\n"})
 
 	files := emitted(t, psot)
 	for _, f := range files {
@@ -357,7 +359,7 @@ func TestFrameworkWithoutHeader(t *testing.T) {
 	sameTree(t, before, snapshot(t, dir))
 
 	got = runIn(t, dir, "sync", "--force")
-	if got.code != 0 || got.stderr != "" || !strings.Contains(got.stdout, "saved: site.yml.bak\nupdated: site.yml\n") {
+	if got.code != 0 || got.stderr != "" || !strings.HasPrefix(got.stdout, "saved: site.yml.bak\nchanged: ") {
 		t.Fatalf("sync --force: %+v", got)
 	}
 	if b := read(t, dir, "site.yml.bak"); b != "- hosts: all\n" {
@@ -504,8 +506,39 @@ func TestBaseDir(t *testing.T) {
 	}
 }
 
+// kinds returns the summary line of a default (not -v) sync that creates
+// or updates paths: the count per first path element, sorted.
+func kinds(paths []string) string {
+	n := map[string]int{}
+	var ks []string
+	for _, p := range paths {
+		k, _, _ := strings.Cut(p, "/")
+		if n[k] == 0 {
+			ks = append(ks, k)
+		}
+		n[k]++
+	}
+	sort.Strings(ks)
+	parts := make([]string, len(ks))
+	for i, k := range ks {
+		parts[i] = k + " " + itoa(n[k])
+	}
+	return "changed: " + strings.Join(parts, ", ") + " (-v lists the files)\n"
+}
+
+// TestSyncVerbose: -v lists every created file, then the summary line.
+func TestSyncVerbose(t *testing.T) {
+	dir := setup(t, map[string]string{"infra.yml": psot})
+	paths := generated(t, psot)
+	got := runIn(t, dir, "sync", "-v")
+	if want := lines("created: ", paths) + "sync: " + itoa(len(paths)) + " created, 0 updated, 0 unchanged\n"; got.code != 0 || got.stdout != want {
+		t.Fatalf("sync -v: exit %d, stdout:\n%s\nwant:\n%s", got.code, got.stdout, want)
+	}
+}
+
 // TestUserTextKept: §16 #36 through the command: text outside the block
-// survives, an edit inside it is replaced.
+// survives, an edit inside it is replaced, and the edited file is kept as
+// .bak with a message; a sync that changes nothing writes no .bak.
 func TestUserTextKept(t *testing.T) {
 	dir := setup(t, map[string]string{"infra.yml": psot})
 	if r := runIn(t, dir, "sync"); r.code != 0 {
@@ -514,13 +547,48 @@ func TestUserTextKept(t *testing.T) {
 	orig := read(t, dir, "host_vars/web.yml")
 	edited := "# mine, before\n" + strings.Replace(orig, tree.Notice+"\n", tree.Notice+"\nhacked: true\n", 1) + "my_var: 1\n"
 	write(t, dir, "host_vars/web.yml", edited)
-	got := runIn(t, dir, "sync")
-	if got.code != 0 || !strings.HasPrefix(got.stdout, "updated: host_vars/web.yml\n") {
+
+	got := runIn(t, dir, "sync", "--dry-run")
+	if got.code != 0 || !strings.HasPrefix(got.stdout, "[dry-run] would keep the old version: host_vars/web.yml -> host_vars/web.yml.bak\n") {
+		t.Fatalf("sync --dry-run: %+v", got)
+	}
+	if _, err := os.Lstat(filepath.Join(dir, "host_vars/web.yml.bak")); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("--dry-run wrote a .bak: %v", err)
+	}
+
+	got = runIn(t, dir, "sync")
+	if got.code != 0 || !strings.HasPrefix(got.stdout, "kept the old version: host_vars/web.yml -> host_vars/web.yml.bak\nchanged: host_vars 1") {
 		t.Fatalf("got %+v", got)
 	}
 	want := "# mine, before\n" + orig + "my_var: 1\n"
 	if s := read(t, dir, "host_vars/web.yml"); s != want {
 		t.Errorf("host_vars/web.yml:\n%s\nwant:\n%s", s, want)
+	}
+	if s := read(t, dir, "host_vars/web.yml.bak"); s != edited {
+		t.Errorf("host_vars/web.yml.bak:\n%s\nwant the hand edit:\n%s", s, edited)
+	}
+
+	// A framework file edited by hand (header kept) is kept the same way.
+	site := read(t, dir, "site.yml")
+	write(t, dir, "site.yml", site+"# my play\n")
+	if err := os.Remove(filepath.Join(dir, "host_vars/web.yml.bak")); err != nil {
+		t.Fatal(err)
+	}
+	got = runIn(t, dir, "sync", "-v")
+	if got.code != 0 || !strings.HasPrefix(got.stdout, "kept the old version: site.yml -> site.yml.bak\nupdated: site.yml\n") {
+		t.Fatalf("sync after a site.yml edit: %+v", got)
+	}
+	if s := read(t, dir, "site.yml.bak"); s != site+"# my play\n" {
+		t.Errorf("site.yml.bak does not hold the edit:\n%s", s)
+	}
+
+	// Nothing changes: no .bak is written.
+	got = runIn(t, dir, "sync")
+	if got.code != 0 || strings.Contains(got.stdout, "kept") || !strings.Contains(got.stdout, " 0 created, 0 updated, ") {
+		t.Fatalf("unchanged re-sync: %+v", got)
+	}
+	if _, err := os.Lstat(filepath.Join(dir, "host_vars/web.yml.bak")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("an unchanged sync wrote host_vars/web.yml.bak: %v", err)
 	}
 }
 

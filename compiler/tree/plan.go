@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"path"
+	"sort"
 	"strings"
 	gosync "sync"
 
@@ -265,6 +266,22 @@ type Options struct {
 	DryRun bool
 	// Diff prints a unified diff after each created or updated line.
 	Diff bool
+	// Brief leaves out the per-file `created:`/`updated:` lines and prints
+	// instead, before the summary line, how many files of each kind (the
+	// first path element: host_vars, roles, site.yml...) change. sync
+	// asks for it unless -v, --dry-run or --diff is given: a first sync
+	// writes well over a hundred files and the list drowns the messages
+	// that matter.
+	Brief bool
+	// KeepOld copies the old bytes of every file it replaces to
+	// `<path>.bak` first (atomically, like `anklume upgrade`) and says so
+	// with `kept the old version: <path> -> <path>.bak`. sync has no record
+	// of what it wrote last, so it cannot tell a hand edit inside a
+	// managed section or a framework file from a change of the PSOT: it
+	// keeps the old bytes whenever they are replaced, so that a hand edit
+	// is never lost silently (--diff shows what changed). A created file,
+	// or one whose bytes do not change, gets no .bak.
+	KeepOld bool
 	// Pause, when set, is called with "staged" once every new file is
 	// written to its temporary file and before anything is renamed (a
 	// test hook: a test kills the process there).
@@ -275,10 +292,18 @@ type Options struct {
 // directories of the plan, writes the changed files as described at the
 // top of write.go (all staged, then all renamed; on failure the tree is
 // put back to its old generation), and prints to w one line per removed
-// temporary file, `saved: <path>.bak` before a forced replacement, one line
-// per changed file, the diffs when asked, and the summary line. When the
+// temporary file, `saved: <path>.bak` before a forced replacement (or the
+// KeepOld line), one line per changed file (or, with Brief, one line of
+// counts per kind of file), the diffs when asked, and the summary line. When the
 // write fails nothing but the error is reported.
 func (p *Plan) Apply(w io.Writer, opts Options) error {
+	forced := make([]bool, len(p.Changes))
+	for i := range p.Changes {
+		forced[i] = p.Changes[i].Backup
+		if opts.KeepOld && p.Changes[i].Action == Update {
+			p.Changes[i].Backup = true
+		}
+	}
 	if !opts.DryRun {
 		removed, err := p.write(opts.Pause)
 		for _, r := range removed {
@@ -288,25 +313,49 @@ func (p *Plan) Apply(w io.Writer, opts Options) error {
 			return err
 		}
 	}
-	for _, c := range p.Changes {
+	var kinds []string
+	perKind := map[string]int{}
+	for i, c := range p.Changes {
 		if c.Action == Unchanged {
 			continue
 		}
+		kind, _, _ := strings.Cut(c.Path, "/")
+		if perKind[kind] == 0 {
+			kinds = append(kinds, kind)
+		}
+		perKind[kind]++
 		verb := "created"
 		if c.Action == Update {
 			verb = "updated"
 		}
+		kept := c.Backup && !forced[i]
+		switch {
+		case opts.DryRun && kept:
+			fmt.Fprintf(w, "[dry-run] would keep the old version: %s -> %s.bak\n", c.Path, c.Path)
+		case kept:
+			fmt.Fprintf(w, "kept the old version: %s -> %s.bak\n", c.Path, c.Path)
+		case c.Backup && !opts.DryRun:
+			fmt.Fprintf(w, "saved: %s.bak\n", c.Path)
+		}
+		if opts.Brief {
+			continue
+		}
 		if opts.DryRun {
 			fmt.Fprintf(w, "[dry-run] would %s: %s\n", strings.TrimSuffix(verb, "d"), c.Path)
 		} else {
-			if c.Backup {
-				fmt.Fprintf(w, "saved: %s.bak\n", c.Path)
-			}
 			fmt.Fprintf(w, "%s: %s\n", verb, c.Path)
 		}
 		if opts.Diff {
 			_, _ = w.Write(UnifiedDiff(c.Path, c.Old, c.Action == Create, c.New))
 		}
+	}
+	if opts.Brief && len(kinds) > 0 {
+		sort.Strings(kinds)
+		parts := make([]string, len(kinds))
+		for i, k := range kinds {
+			parts[i] = fmt.Sprintf("%s %d", k, perKind[k])
+		}
+		fmt.Fprintf(w, "changed: %s (-v lists the files)\n", strings.Join(parts, ", "))
 	}
 	created, updated, unchanged := p.Counts()
 	if opts.DryRun {

@@ -451,3 +451,53 @@ func mustWrite(t *testing.T, base, p, data string) {
 		t.Fatal(err)
 	}
 }
+
+// TestBriefKeepOld: Brief prints counts per kind instead of one line per
+// file; KeepOld copies every replaced file to .bak (not created ones, not
+// unchanged ones) and says so, and a dry run only says it would.
+func TestBriefKeepOld(t *testing.T) {
+	base := t.TempDir()
+	out := sync(t, base, desired(), false, Options{Brief: true, KeepOld: true})
+	want := "changed: .anklume 1, group_vars 1, host_vars 1, incus 1, inventory 1, nftables 1, roles 3, site.yml 1 (-v lists the files)\n" +
+		"sync: 10 created, 0 updated, 0 unchanged\n"
+	if out != want {
+		t.Errorf("first run:\n%s\nwant:\n%s", out, want)
+	}
+	snap := snapshot(t, base)
+	for p := range snap {
+		if strings.HasSuffix(p, ".bak") {
+			t.Errorf("a created file got a .bak: %s", p)
+		}
+	}
+	files := desired()
+	files[2].Content = []byte("instance_name: web2\n") // host_vars/web.yml
+	old := snap["host_vars/web.yml"].data
+	for _, tc := range []struct {
+		name string
+		opts Options
+		want string
+	}{
+		{"dry run", Options{DryRun: true, KeepOld: true},
+			"[dry-run] would keep the old version: host_vars/web.yml -> host_vars/web.yml.bak\n" +
+				"[dry-run] would update: host_vars/web.yml\n" +
+				"[dry-run] sync: 0 to create, 1 to update, 9 unchanged\n"},
+		{"brief", Options{Brief: true, KeepOld: true},
+			"kept the old version: host_vars/web.yml -> host_vars/web.yml.bak\n" +
+				"changed: host_vars 1 (-v lists the files)\n" +
+				"sync: 0 created, 1 updated, 9 unchanged\n"},
+	} {
+		if got := sync(t, base, files, false, tc.opts); got != tc.want {
+			t.Errorf("%s:\n%s\nwant:\n%s", tc.name, got, tc.want)
+		}
+	}
+	after := snapshot(t, base)
+	if after["host_vars/web.yml.bak"].data != old {
+		t.Errorf("host_vars/web.yml.bak = %q, want the old file %q", after["host_vars/web.yml.bak"].data, old)
+	}
+	if len(after) != len(snap)+1 {
+		t.Errorf("%d files, want %d: only one .bak", len(after), len(snap)+1)
+	}
+	if out := sync(t, base, files, false, Options{Brief: true, KeepOld: true}); out != "sync: 0 created, 0 updated, 10 unchanged\n" {
+		t.Errorf("unchanged run: %q", out)
+	}
+}
