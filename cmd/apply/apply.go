@@ -366,7 +366,9 @@ func (opts *Options) locked(ctx context.Context, srv incusx.Server, m *model.Inf
 		if opts.verbose() {
 			w = opts.IO.ErrOut
 		}
-		if err := treePlan.Apply(w, tree.Options{}); err != nil {
+		// Like sync, keep every replaced file as <file>.bak so a hand edit
+		// is never lost; the message shows with -v.
+		if err := treePlan.Apply(w, tree.Options{KeepOld: true}); err != nil {
 			return nil, err
 		}
 	}

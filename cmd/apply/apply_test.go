@@ -404,3 +404,30 @@ func TestNoopApplyRequests(t *testing.T) {
 	}
 	t.Logf("no-op apply: %d requests: %s", len(small), strings.Join(small, ", "))
 }
+
+// TestApplyKeepsHandEdit: the tree write of apply, like sync, keeps a
+// framework file it replaces as <file>.bak.
+func TestApplyKeepsHandEdit(t *testing.T) {
+	e := newEnv(t, psot)
+	if err := Run(context.Background(), e.opts(func(o *Options) { o.NoProvision = true })); err != nil {
+		t.Fatalf("apply: %v\n%s", err, e.err.String())
+	}
+	site := filepath.Join(e.dir, "site.yml")
+	data, err := os.ReadFile(site)
+	if err != nil {
+		t.Fatal(err)
+	}
+	edited := string(data) + "# my play\n"
+	if err := os.WriteFile(site, []byte(edited), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := Run(context.Background(), e.opts(func(o *Options) { o.NoProvision = true })); err != nil {
+		t.Fatalf("second apply: %v\n%s", err, e.err.String())
+	}
+	if bak, err := os.ReadFile(site + ".bak"); err != nil || string(bak) != edited {
+		t.Errorf("site.yml.bak = %q, %v; want the hand edit", bak, err)
+	}
+	if now, _ := os.ReadFile(site); string(now) != string(data) {
+		t.Errorf("site.yml not regenerated:\n%s", now)
+	}
+}
