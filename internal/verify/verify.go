@@ -33,6 +33,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -206,6 +207,11 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 			fmt.Fprintln(opts.Progress, line)
 		}
 	}
+	// ICMP echo identifiers start at a random base for each run: with fixed
+	// ones, an echo flow that conntrack still remembers from an earlier run
+	// (say, one made while the table was missing) matches "established" and a
+	// denied path looks open for up to 30 seconds.
+	icmpBase := uint16(rand.Uint32())
 	for w := 0; w < opts.Jobs; w++ {
 		wg.Go(func() {
 			for {
@@ -218,7 +224,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 					continue
 				}
 				var stuck bool
-				rep.Results[i], stuck = runProbe(probes[i], pids, outside, opts.Timeout, uint16(i+1))
+				rep.Results[i], stuck = runProbe(probes[i], pids, outside, opts.Timeout, icmpBase+uint16(i+1))
 				done.Add(1)
 				progress()
 				if stuck {
