@@ -28,6 +28,11 @@ func TestNeverTemplated(t *testing.T) {
 	}
 	stmt := "{% if lookup('pipe','touch " + mark + "-stmt') %}{% endif %}"
 	payloads["stmt"] = stmt
+	// A disk source may not hold a comma (it is joined into a comma-separated
+	// Incus list), so its payload is a comma-free expression: templated, it
+	// would come out as 1337 instead of literally.
+	src := "{{ 7 * 191 }}"
+	payloads["src"] = src
 	q := func(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
 	infra := `project_name: evil
 global:
@@ -49,7 +54,7 @@ domains:
         config: {user.note: ` + q(p("cfg")) + `}
         profiles: [default, p1]
         devices:
-          data: {type: disk, path: /data, source: ` + q("/srv/"+p("src")) + `}
+          data: {type: disk, path: /data, source: ` + q("/srv/"+src) + `}
   empty:
     description: ` + q(p("empty")) + `
 network_policies:
