@@ -105,6 +105,7 @@ network_policies:
 // need a real VM and are left out).
 var firewallRenderTasks = []string{
 	"Check the input of firewall_router",
+	"Load the desired state to find the interfaces",
 	"Map each domain to its interface in the VM",
 	"Create the directory of the ruleset",
 	"Write the anklume ruleset",
@@ -281,7 +282,7 @@ nft -c -f "$1"
 echo "nft-check=ok"
 `
 	stdout, _ := nftScript(t, dir, []string{"-n"}, script, out)
-	if !strings.Contains(stdout, "nft-check=ok") || !regexp.MustCompile(`anklume-firewall\s+: ok=4\s+changed=2\s+unreachable=0\s+failed=0`).MatchString(stdout) {
+	if !strings.Contains(stdout, "nft-check=ok") || !regexp.MustCompile(`anklume-firewall\s+: ok=5\s+changed=2\s+unreachable=0\s+failed=0`).MatchString(stdout) {
 		t.Fatalf("playbook output:\n%s", stdout)
 	}
 	data, err := os.ReadFile(out)
