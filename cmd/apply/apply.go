@@ -574,9 +574,11 @@ func pools(s *incus.State) []string {
 	return out
 }
 
+// hasTargets reports whether an enabled domain sets a cluster target (a
+// machine's target is its domain's).
 func hasTargets(m *model.Infra) bool {
-	for _, x := range m.Machines {
-		if x.Target != "" {
+	for _, d := range m.Domains {
+		if d.Enabled && d.Target != "" {
 			return true
 		}
 	}

@@ -246,9 +246,14 @@ func (opts *Options) reachability(m *model.Infra) error {
 }
 
 // ObserveOptions returns the conditional reads of §9.1 that model m
-// needs: its pools, and cluster members when a machine sets a target.
+// needs: its pools, and cluster members when a domain sets a target.
 func ObserveOptions(m *model.Infra) reconcile.ObserveOptions {
 	oo := reconcile.ObserveOptions{Pools: []string{m.StoragePool}}
+	for _, d := range m.Domains {
+		if d.Enabled && d.Target != "" {
+			oo.Targets = true
+		}
+	}
 	for _, x := range m.Machines {
 		if x.Domain != nil && !x.Domain.Enabled {
 			continue

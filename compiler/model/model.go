@@ -187,7 +187,21 @@ type Domain struct {
 	FirewallProfile *Profile
 	// Machines are the domain's machines in declaration order.
 	Machines []*Machine
+	// Target is where the domain lives on an Incus cluster: a member
+	// name, "@<group>" for a cluster group, or "" when unset. The domain
+	// is the unit of placement: its bridge is one L2 segment, so every
+	// machine of the domain lives on one member (a bridge does not span
+	// members without OVN, which anklume does not set up). It is the
+	// domain's `target`, or else the `target` its machines agree on
+	// (validation refuses machines that disagree). The member a group
+	// target picks is chosen at plan time (internal/reconcile) and
+	// recorded on the domain's project, never here.
+	Target string
 }
+
+// TargetIsGroup reports whether the domain's target names a cluster
+// group ("@<group>").
+func (d *Domain) TargetIsGroup() bool { return strings.HasPrefix(d.Target, "@") }
 
 // FilePortal is a domain's file_portal: the directories of its machines
 // through which files are exchanged with other domains and the host
@@ -357,7 +371,9 @@ type Machine struct {
 	// is after the W19 rewrite.
 	SnapshotsSchedule string
 	SnapshotsExpiry   string
-	// Target is the cluster member, "" when unset.
+	// Target is the machine's domain's Target (a member name or
+	// "@<group>"), "" when the domain has none: a machine-level target
+	// can only repeat its domain's (validation).
 	Target string
 	// PersistentData in declaration order.
 	PersistentData []PersistentData

@@ -319,10 +319,30 @@ func (r *resolver) domains() {
 				Keys:        writtenKeys(pn),
 			})
 		}
+		d.Target = str(dn, "target", "")
 		for _, me := range entries(dn.Val("machines")) {
 			r.machine(d, src, me)
 		}
+		placeDomain(d)
 		m.Domains = append(m.Domains, d)
+	}
+}
+
+// placeDomain settles the domain's cluster target: its own `target`, or
+// else the one its machines name (validation refuses machines that
+// disagree with each other or with the domain), and gives it to every
+// machine of the domain, since they all live on one member.
+func placeDomain(d *model.Domain) {
+	if d.Target == "" {
+		for _, x := range d.Machines {
+			if x.Target != "" {
+				d.Target = x.Target
+				break
+			}
+		}
+	}
+	for _, x := range d.Machines {
+		x.Target = d.Target
 	}
 }
 

@@ -40,6 +40,7 @@ func Check(root *load.Node, bad load.NodeSet, opts host.Options) diag.List {
 	c.checkSharedVolumes()
 	c.checkSeparators()
 	c.checkPolicies()
+	c.checkCluster()
 	c.checkAI()
 	c.checkInertKeys()
 	c.dl.Sort()

@@ -139,9 +139,9 @@ func TestUnknownKeys(t *testing.T) {
 		{"item76 7 code points distance 2", dom("enabxxd: true"), []string{
 			"infra.yml:6:5: domains.work.enabxxd: unknown key \"enabxxd\"\n  hint: did you mean \"enabled\"?"}},
 		{"item76 7 code points distance 3", dom("enaxxxd: true"), []string{
-			"infra.yml:6:5: domains.work.enaxxxd: unknown key \"enaxxxd\"\n  hint: allowed keys: ai_provider, ai_sanitize, description, egress, enabled, ephemeral, file_portal, machines, profiles, subnet_id, trust_level"}},
+			"infra.yml:6:5: domains.work.enaxxxd: unknown key \"enaxxxd\"\n  hint: allowed keys: ai_provider, ai_sanitize, description, egress, enabled, ephemeral, file_portal, machines, profiles, subnet_id, target, trust_level"}},
 		{"item76 7 code points counted as runes, not bytes", dom("énàblëd: true"), []string{
-			"infra.yml:6:5: domains.work[\"énàblëd\"]: unknown key \"énàblëd\"\n  hint: allowed keys: ai_provider, ai_sanitize, description, egress, enabled, ephemeral, file_portal, machines, profiles, subnet_id, trust_level"}},
+			"infra.yml:6:5: domains.work[\"énàblëd\"]: unknown key \"énàblëd\"\n  hint: allowed keys: ai_provider, ai_sanitize, description, egress, enabled, ephemeral, file_portal, machines, profiles, subnet_id, target, trust_level"}},
 		{"item76 9 code points distance 3", dom("éphémèral: true"), []string{
 			"infra.yml:6:5: domains.work[\"éphémèral\"]: unknown key \"éphémèral\"\n  hint: did you mean \"ephemeral\"?"}},
 		{"tie goes to the byte-wise first key", mach("gp: true"), []string{
@@ -330,7 +330,11 @@ func TestStringShapes(t *testing.T) {
 		{"ip 256", mach(`ip: "10.120.0.256"`), []string{`infra.yml:8:13: domains.work.machines.web.ip: "10.120.0.256" is not an IPv4 address`}},
 		{"ip ok", mach(`ip: "10.120.0.5"`), nil},
 		{"N10 role name", mach(`roles: [base_system, "bad role", community.general.x]`), []string{`infra.yml:8:30: domains.work.machines.web.roles[1]: invalid role name "bad role" (letters, digits, "_", "." and "-")`}},
-		{"N16 target", mach(`target: "-node"`), []string{`infra.yml:8:17: domains.work.machines.web.target: must be a cluster member name, got "-node"`}},
+		{"N16 target", mach(`target: "-node"`), []string{`infra.yml:8:17: domains.work.machines.web.target: must be a cluster member name or @<group>, got "-node"`}},
+		{"N16 target group", mach(`target: "@lab"`), nil},
+		{"domain target", dom(`target: "@lab"`), nil},
+		{"domain target bad", dom(`target: "m 1"`), []string{`infra.yml:6:13: domains.work.target: must be a cluster member name or @<group>, got "m 1"`}},
+		{"domain target @ alone", dom(`target: "@"`), []string{`infra.yml:6:13: domains.work.target: must be a cluster member name or @<group>, got "@"`}},
 		{"N16 target ok", mach("target: node-1.lan"), nil},
 		{"N17 size", mach("storage_volumes: {data: {size: 10G}}"), []string{`infra.yml:8:40: domains.work.machines.web.storage_volumes.data.size: must be a size such as 10GiB, got "10G"`}},
 		{"N17 size ok", mach("storage_volumes: {data: {size: 10GiB, pool: fast, path: /data}}"), nil},

@@ -373,7 +373,7 @@ func (c *checker) valueMessage(n *load.Node, lf leaf) (msg, hint string) {
 		}
 	case "target":
 		if _, ok := lf.kind.(*kind.Pattern); ok {
-			return "must be a cluster member name, got " + load.Quote(n.Value), ""
+			return "must be a cluster member name or @<group>, got " + load.Quote(n.Value), ""
 		}
 	case "incusValue":
 		return "must be a string, integer or boolean, got " + got, ""
