@@ -440,3 +440,34 @@ func (d *incusd) ensureRunning(t *testing.T) {
 		t.Errorf("incusd is not running after the test and could not be started: %v", err)
 	}
 }
+
+// TestApplyRepairRestoreLeftover: the temporary import that an interrupted
+// backup restore leaves in the default project (a copy of a machine,
+// ownership keys and protection included, under the staging name) is
+// deleted by the next plain apply, with the repair reason; the machine
+// itself stays.
+func TestApplyRepairRestoreLeftover(t *testing.T) {
+	e := crSetup(t)
+	e.reset(t)
+	stage := incusx.RestoreStagePrefix + "1764950000000000001"
+	t.Cleanup(func() {
+		_ = exec.Command("incus", "config", "unset", stage, "security.protection.delete").Run()
+		_ = exec.Command("incus", "delete", "--force", stage).Run()
+	})
+	mustRun(t, "", "incus", "copy", "--project", "cr-a", "cr-a-1", stage, "--target-project", "default",
+		"--device", "eth0,ipv4.address=", "--config", "security.protection.delete=true")
+	out, errOut, code := runAnklume(t, binary(t), e.v1, nil, crApplyArgs...)
+	want := "- instance default/" + stage + " (repair: an earlier restore did not finish; temporary import)"
+	if code != 0 || !strings.Contains(out, want) {
+		t.Fatalf("apply: exit %d, want %q\n%s\n%s", code, want, out, errOut)
+	}
+	if err := exec.Command("incus", "info", stage).Run(); err == nil {
+		t.Errorf("%s is still there", stage)
+	}
+	if i := instances(t, "cr-a")["cr-a-1"]; i.Status != "Running" {
+		t.Errorf("cr-a-1 is %q", i.Status)
+	}
+	if _, _, code := runAnklume(t, binary(t), e.v1, nil, "plan", "--detailed-exitcode"); code != 0 {
+		t.Errorf("plan after the repair: exit %d", code)
+	}
+}
