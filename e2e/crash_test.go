@@ -445,7 +445,10 @@ func (d *incusd) ensureRunning(t *testing.T) {
 // backup restore leaves in the default project (a copy of a machine,
 // ownership keys and protection included, under the staging name) is
 // deleted by the next plain apply, with the repair reason; the machine
-// itself stays.
+// itself stays. The leftover is made with a copy (the default project's
+// default profile has no root disk, so the copy gets one on the pool, as
+// an imported backup has), its address cleared so that it does not clash
+// with the machine's.
 func TestApplyRepairRestoreLeftover(t *testing.T) {
 	e := crSetup(t)
 	e.reset(t)
@@ -455,7 +458,7 @@ func TestApplyRepairRestoreLeftover(t *testing.T) {
 		_ = exec.Command("incus", "delete", "--force", stage).Run()
 	})
 	mustRun(t, "", "incus", "copy", "--project", "cr-a", "cr-a-1", stage, "--target-project", "default",
-		"--device", "eth0,ipv4.address=", "--config", "security.protection.delete=true")
+		"--storage", "default", "--device", "eth0,ipv4.address=", "--config", "security.protection.delete=true")
 	out, errOut, code := runAnklume(t, binary(t), e.v1, nil, crApplyArgs...)
 	want := "- instance default/" + stage + " (repair: an earlier restore did not finish; temporary import)"
 	if code != 0 || !strings.Contains(out, want) {
