@@ -219,6 +219,14 @@ func (c *Client) CreateNetwork(ctx context.Context, req api.NetworksPost) error 
 	return wrap(c.srv.CreateNetwork(req), "creating", "network", "", req.Name)
 }
 
+// CreateNetworkOn implements Server.
+func (c *Client) CreateNetworkOn(ctx context.Context, member string, req api.NetworksPost) error {
+	if err := ctx.Err(); err != nil {
+		return wrapOn(err, "network", "", req.Name, member)
+	}
+	return wrapOn(c.srv.UseTarget(member).CreateNetwork(req), "network", "", req.Name, member)
+}
+
 // Network implements Server.
 func (c *Client) Network(ctx context.Context, name string) (*api.Network, string, error) {
 	if err := ctx.Err(); err != nil {
@@ -302,6 +310,18 @@ func (c *Client) CreateInstance(ctx context.Context, project string, req api.Ins
 	}
 	op, err := c.in(project).CreateInstance(req)
 	return wrap(wait(ctx, op, err), "creating", "instance", project, req.Name)
+}
+
+// CreateInstanceOn implements Server.
+func (c *Client) CreateInstanceOn(ctx context.Context, project, member string, req api.InstancesPost) error {
+	if member == "" {
+		return c.CreateInstance(ctx, project, req)
+	}
+	if err := ctx.Err(); err != nil {
+		return wrapOn(err, "instance", project, req.Name, member)
+	}
+	op, err := c.in(project).UseTarget(member).CreateInstance(req)
+	return wrapOn(wait(ctx, op, err), "instance", project, req.Name, member)
 }
 
 // Instance implements Server.

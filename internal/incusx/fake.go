@@ -40,8 +40,23 @@ import (
 //     use cannot be deleted;
 //   - snapshots take snapshots.expiry when the request has no expiry.
 //
-// Not modelled: the restricted.* checks of projects, cluster placement,
-// image downloads (any remote image exists) and the guest itself (a stop
+// A cluster (AddClusterMember, AddClusterGroup, SetMemberStatus) is
+// modelled for what placement relies on:
+//
+//   - a network is created the cluster way: CreateNetworkOn leaves it
+//     "Pending" on each member, with member-specific config only, and
+//     CreateNetwork without a target then creates it on every member; it
+//     is refused while the network is not pending on every member, or
+//     while a member is offline (Incus notifies every member);
+//   - an instance is created on its target member, on the member of a
+//     "@group" target with the fewest instances, or, without a target,
+//     on the member with the fewest instances (ties by name); a target
+//     that is offline or not a member is refused;
+//   - an instance on an offline member is listed as Incus lists it: name,
+//     project, type, location and status "Error", without config; every
+//     other request on it fails.
+//
+// Not modelled: the restricted.* checks of projects, image downloads (any remote image exists) and the guest itself (a stop
 // always succeeds at once).
 //
 // Every call is recorded in Log with the URI the real client would send.
@@ -251,6 +266,169 @@ func (f *Fake) AddClusterMember(name string) {
 	f.server.Environment.ServerClustered = true
 	f.members = append(f.members, api.ClusterMember{ServerName: name, Status: "Online", Architecture: "x86_64",
 		URL: "https://" + name + ":8443"})
+}
+
+// AddClusterGroup puts existing cluster members into group (without the
+// "@").
+func (f *Fake) AddClusterGroup(group string, members ...string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for i := range f.members {
+		if slices.Contains(members, f.members[i].ServerName) && !slices.Contains(f.members[i].Groups, group) {
+			f.members[i].Groups = append(f.members[i].Groups, group)
+		}
+	}
+}
+
+// SetMemberStatus sets a cluster member's status: "Offline" stands for a
+// member whose daemon is down.
+func (f *Fake) SetMemberStatus(name, status string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for i := range f.members {
+		if f.members[i].ServerName == name {
+			f.members[i].Status = status
+		}
+	}
+}
+
+// clustered reports whether the fake is a cluster.
+func (f *Fake) clustered() bool { return f.server.Environment.ServerClustered }
+
+// member returns the cluster member named name, or nil.
+func (f *Fake) member(name string) *api.ClusterMember {
+	for i := range f.members {
+		if f.members[i].ServerName == name {
+			return &f.members[i]
+		}
+	}
+	return nil
+}
+
+// offline reports whether name is a cluster member that is not online.
+func (f *Fake) offline(name string) bool {
+	m := f.member(name)
+	return m != nil && m.Status == "Offline"
+}
+
+// memberNames lists the cluster members by name.
+func (f *Fake) memberNames() []string {
+	var out []string
+	for _, m := range f.members {
+		out = append(out, m.ServerName)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// place picks the member an instance is created on: target itself, the
+// online member of a "@group" with the fewest instances, or any online
+// member with the fewest instances (ties by name).
+func (f *Fake) place(target string) (string, error) {
+	if target != "" && !strings.HasPrefix(target, "@") {
+		if f.member(target) == nil {
+			return "", statusErr(http.StatusNotFound, "Cluster member not found")
+		}
+		if f.offline(target) {
+			return "", statusErr(http.StatusBadRequest, "Target cluster member %q is offline", target)
+		}
+		return target, nil
+	}
+	group := strings.TrimPrefix(target, "@")
+	count := map[string]int{}
+	for _, fi := range f.instances {
+		count[fi.inst.Location]++
+	}
+	best := ""
+	for _, name := range f.memberNames() {
+		m := f.member(name)
+		if m.Status == "Offline" || (group != "" && !slices.Contains(m.Groups, group)) {
+			continue
+		}
+		if best == "" || count[name] < count[best] {
+			best = name
+		}
+	}
+	if best == "" {
+		return "", statusErr(http.StatusBadRequest, "No suitable cluster member could be found")
+	}
+	return best, nil
+}
+
+// memberSpecificNetworkKeys are the network config keys a per-member
+// create may carry (Incus's node-specific keys of a bridge).
+var memberSpecificNetworkKeys = []string{"bridge.external_interfaces", "parent"}
+
+// CreateNetworkOn implements Server.
+func (f *Fake) CreateNetworkOn(ctx context.Context, member string, req api.NetworksPost) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	fail := func(err error) error { return wrapOn(err, "network", "", req.Name, member) }
+	if err := f.call("CreateNetworkOn", req.Name, http.MethodPost, api.NewURL().Path("1.0", "networks").Target(member).String()); err != nil {
+		return fail(err)
+	}
+	if !f.clustered() {
+		return fail(statusErr(http.StatusBadRequest, "Target only allowed when clustered"))
+	}
+	if f.member(member) == nil {
+		return fail(statusErr(http.StatusNotFound, "Cluster member not found"))
+	}
+	for k := range req.Config {
+		if !slices.Contains(memberSpecificNetworkKeys, k) {
+			return fail(statusErr(http.StatusBadRequest, "Config key %q may not be used as member-specific key", k))
+		}
+	}
+	n, ok := f.networks[req.Name]
+	switch {
+	case !ok:
+		typ := req.Type
+		if typ == "" {
+			typ = "bridge"
+		}
+		f.networks[req.Name] = &api.Network{Name: req.Name, Type: typ, Managed: true, Status: "Pending",
+			Locations: []string{member}, Project: DefaultProject,
+			NetworkPut: api.NetworkPut{Config: cloneConfig(req.Config), Description: req.Description}}
+	case n.Status != "Pending":
+		return fail(statusErr(http.StatusConflict, "The network is already created"))
+	case slices.Contains(n.Locations, member):
+		return fail(statusErr(http.StatusConflict, "The network already defined on member %q", member))
+	default:
+		n.Locations = append(n.Locations, member)
+		slices.Sort(n.Locations)
+	}
+	return nil
+}
+
+// createClusterNetwork is the final, global create of a network that is
+// pending on every member.
+func (f *Fake) createClusterNetwork(req api.NetworksPost) error {
+	n, ok := f.networks[req.Name]
+	if !ok || n.Status != "Pending" {
+		if ok {
+			return statusErr(http.StatusConflict, "Network %q already exists", req.Name)
+		}
+		return statusErr(http.StatusBadRequest, "Network not pending on any member (use --target <member> first)")
+	}
+	var missing []string
+	for _, m := range f.memberNames() {
+		if !slices.Contains(n.Locations, m) {
+			missing = append(missing, m)
+		}
+	}
+	if len(missing) > 0 {
+		return statusErr(http.StatusBadRequest, "Network not defined on members: %s", strings.Join(missing, ", "))
+	}
+	for _, m := range f.memberNames() {
+		if f.offline(m) {
+			return statusErr(http.StatusServiceUnavailable, "Failed to notify peer %s: member is offline", m)
+		}
+	}
+	cfg := cloneConfig(req.Config)
+	for k, v := range n.Config {
+		cfg[k] = v
+	}
+	n.Config, n.Description, n.Status = cfg, req.Description, "Created"
+	return nil
 }
 
 // AddRemote adds an image remote for ResolveImage.
@@ -695,6 +873,9 @@ func (f *Fake) CreateNetwork(ctx context.Context, req api.NetworksPost) error {
 	if len(req.Name) > 15 {
 		return fail(statusErr(http.StatusBadRequest, "Network name too long"))
 	}
+	if f.clustered() {
+		return fail(f.createClusterNetwork(req))
+	}
 	if _, ok := f.networks[req.Name]; ok {
 		return fail(statusErr(http.StatusConflict, "Network %q already exists", req.Name))
 	}
@@ -1030,6 +1211,9 @@ func (f *Fake) findInstance(project, name string) (*fakeInstance, error) {
 	if !ok {
 		return nil, statusErr(http.StatusNotFound, "Failed to fetch instance %q in project %q: Instance not found", name, project)
 	}
+	if f.offline(fi.inst.Location) {
+		return nil, statusErr(http.StatusServiceUnavailable, "Cluster member %q is offline", fi.inst.Location)
+	}
 	return fi, nil
 }
 
@@ -1045,21 +1229,47 @@ func (f *Fake) Instances(ctx context.Context) ([]api.Instance, error) {
 	})
 	out := []api.Instance{}
 	for _, k := range keys {
-		out = append(out, *f.instanceCopy(f.instances[k]))
+		fi := f.instances[k]
+		if f.offline(fi.inst.Location) {
+			i := fi.inst
+			out = append(out, api.Instance{Name: i.Name, Project: i.Project, Type: i.Type, Location: i.Location,
+				Status: "Error", StatusCode: api.Error})
+			continue
+		}
+		out = append(out, *f.instanceCopy(fi))
 	}
 	return out, nil
 }
 
 // CreateInstance implements Server.
 func (f *Fake) CreateInstance(ctx context.Context, project string, req api.InstancesPost) error {
+	return f.CreateInstanceOn(ctx, project, "", req)
+}
+
+// CreateInstanceOn implements Server.
+func (f *Fake) CreateInstanceOn(ctx context.Context, project, member string, req api.InstancesPost) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	fail := func(err error) error { return wrap(err, "creating", "instance", project, req.Name) }
+	if member != "" {
+		fail = func(err error) error { return wrapOn(err, "instance", project, req.Name, member) }
+	}
 	if err := ctx.Err(); err != nil {
 		return fail(err)
 	}
-	if err := f.call("CreateInstance", project+"/"+req.Name, http.MethodPost, uri(project, nil, "instances")); err != nil {
+	path := api.NewURL().Path("1.0", "instances").Project(project).Target(member).String()
+	if err := f.call("CreateInstance", project+"/"+req.Name, http.MethodPost, path); err != nil {
 		return fail(err)
+	}
+	location := "none"
+	switch {
+	case f.clustered():
+		var err error
+		if location, err = f.place(member); err != nil {
+			return fail(err)
+		}
+	case member != "":
+		return fail(statusErr(http.StatusBadRequest, "Target only allowed when clustered"))
 	}
 	if _, ok := f.projects[project]; !ok {
 		return fail(statusErr(http.StatusNotFound, "Failed loading project: Project not found"))
@@ -1072,7 +1282,7 @@ func (f *Fake) CreateInstance(ctx context.Context, project string, req api.Insta
 	default:
 		return fail(statusErr(http.StatusBadRequest, "Invalid instance type"))
 	}
-	inst := api.Instance{Name: req.Name, Project: project, Type: typ, Location: "none",
+	inst := api.Instance{Name: req.Name, Project: project, Type: typ, Location: location,
 		Status: "Stopped", StatusCode: api.Stopped, CreatedAt: f.now().UTC(),
 		InstancePut: api.InstancePut{Architecture: "x86_64", Config: cloneConfig(req.Config),
 			Devices: cloneDevices(req.Devices), Ephemeral: req.Ephemeral, Profiles: slices.Clone(req.Profiles),

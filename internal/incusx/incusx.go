@@ -95,6 +95,12 @@ type Server interface {
 	UpdateNetwork(ctx context.Context, name string, put api.NetworkPut, etag string) error
 	// DeleteNetwork deletes a network that nothing uses.
 	DeleteNetwork(ctx context.Context, name string) error
+	// CreateNetworkOn is the per-member step of a network create on a
+	// cluster: POST /1.0/networks?target=<member> with only the
+	// member-specific config. It leaves the network "Pending", defined on
+	// that member; once it is pending on every member, CreateNetwork
+	// (without a target) creates it everywhere with the global config.
+	CreateNetworkOn(ctx context.Context, member string, req api.NetworksPost) error
 
 	// Profiles lists the profiles of every project
 	// (GET /1.0/profiles?all-projects=true&recursion=1); Profile.Project
@@ -115,6 +121,10 @@ type Server interface {
 	// CreateInstance creates an instance and waits for it. req.Source comes
 	// from ResolveImage; req.Start starts it once created.
 	CreateInstance(ctx context.Context, project string, req api.InstancesPost) error
+	// CreateInstanceOn is CreateInstance on a cluster member
+	// (POST /1.0/instances?target=<member>, the Incus client's UseTarget);
+	// an empty member is CreateInstance.
+	CreateInstanceOn(ctx context.Context, project, member string, req api.InstancesPost) error
 	// Instance returns one instance and its ETag.
 	Instance(ctx context.Context, project, name string) (*api.Instance, string, error)
 	// UpdateInstance replaces an instance's description, config, devices
@@ -165,7 +175,9 @@ type Server interface {
 	// DeleteStorageVolume deletes a custom volume that no instance uses.
 	DeleteStorageVolume(ctx context.Context, project, pool, name string) error
 
-	// ClusterMembers lists the cluster members (GET /1.0/cluster/members?recursion=1).
+	// ClusterMembers lists the cluster members (GET /1.0/cluster/members?recursion=1):
+	// each one's name, status ("Online", "Offline", "Evacuated"…) and
+	// the cluster groups it belongs to.
 	ClusterMembers(ctx context.Context) ([]api.ClusterMember, error)
 	// MetadataConfiguration returns GET /1.0/metadata/configuration.
 	MetadataConfiguration(ctx context.Context) (*api.MetadataConfiguration, error)
@@ -315,6 +327,15 @@ func wrap(err error, doing, kind, project, name string) error {
 		return fmt.Errorf("%s %s: %w", doing, kind, err)
 	}
 	return fmt.Errorf("%s %s %s: %w", doing, kind, objName(project, name), err)
+}
+
+// wrapOn wraps an error of a create on a cluster member:
+// `creating network "x" on cluster member "m1": …`.
+func wrapOn(err error, kind, project, name, member string) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("creating %s %s on cluster member %q: %w", kind, objName(project, name), member, err)
 }
 
 // wrapMove wraps an error of MoveInstance:
