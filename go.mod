@@ -13,6 +13,8 @@ require (
 	gopkg.in/yaml.v3 v3.0.1
 )
 
+require github.com/creack/pty v1.1.24
+
 require (
 	filippo.io/age v1.2.1
 	filippo.io/edwards25519 v1.1.0 // indirect

@@ -68,6 +68,8 @@ type Options struct {
 	Remote        func() string
 	Getwd         func() (string, error)
 	Color         func(tty bool) bool
+	// Getenv reads the environment (TERM=dumb turns the live progress off).
+	Getenv func(string) string
 
 	// Connect opens the Incus connection (incusx.Connect).
 	Connect func(ctx context.Context, remote string) (incusx.Server, error)
@@ -107,7 +109,7 @@ type Options struct {
 func NewCmdApply(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 	opts := &Options{
 		IO: f.IO, Globals: f.Globals, Source: f.Source, Host: f.Host, Remote: f.Remote, Getwd: f.Getwd,
-		Color: f.ColorEnabled, MetadataCache: metacache.Default(f.Getenv),
+		Color: f.ColorEnabled, Getenv: f.Getenv, MetadataCache: metacache.Default(f.Getenv),
 	}
 	vo := &verifycmd.Options{Env: snapshotcmd.NewEnv(f), Timeout: verify.DefaultTimeout, Budget: verify.DefaultBudget, Jobs: verify.DefaultJobs}
 	opts.VerifyRun = func(ctx context.Context, m *model.Infra) error { return verifycmd.Live(ctx, vo, m) }
@@ -387,9 +389,12 @@ func (opts *Options) locked(ctx context.Context, srv incusx.Server, m *model.Inf
 	}
 
 	// Steps 7–10: host directories, snapshots, execute, context.
+	// The live display on a terminal, plain lines elsewhere (cmdutil.NewProgress).
+	display := cmdutil.NewProgress(opts.IO, opts.Globals, opts.Getenv, color)
+	defer display.Close()
 	eopts := applyx.Options{
 		Server: srv, Jobs: opts.Jobs, NoRestart: opts.NoRestart, NoSnapshot: opts.NoSnapshot,
-		Out: opts.IO.Out, ErrOut: opts.IO.ErrOut, TTY: opts.IO.OutTTY,
+		Out: opts.IO.Out, ErrOut: opts.IO.ErrOut, TTY: opts.IO.OutTTY, Progress: display,
 		Nesting: nesting(hopts.Context),
 	}
 	if remote == "" {
@@ -402,6 +407,7 @@ func (opts *Options) locked(ctx context.Context, srv incusx.Server, m *model.Inf
 	if opts.RefreshContext {
 		opts.refreshContext(ctx, srv, eopts, scope, result.Started)
 	}
+	display.Close() // ansible-playbook prints its own progress
 
 	// Step 11: provision.
 	if !opts.NoProvision && len(withRoles) > 0 {
@@ -474,6 +480,9 @@ func (opts *Options) provision(ctx context.Context, base, remote string, p *plan
 	if remote != "" {
 		args = append(args, "-e", "anklume_remote="+remote)
 	}
+	// ansible-playbook shows its own progress, task by task; this line
+	// says what it is and for how many machines.
+	fmt.Fprintf(opts.IO.Out, "Provisioning %s: ansible-playbook %s\n", plural.N(len(withRoles), "machine"), strings.Join(args, " "))
 	if err := opts.Run(ctx, base, opts.IO.Out, opts.IO.ErrOut, "ansible-playbook", args...); err != nil {
 		return fmt.Errorf("ansible-playbook site.yml --tags provision: %w", err)
 	}

@@ -141,6 +141,9 @@ func TestApplyConverges(t *testing.T) {
 	if len(e.runs) != 1 || strings.Join(e.runs[0], " ") != e.dir+" ansible-playbook site.yml --tags provision --limit admin,work,!adm-b" {
 		t.Errorf("provision runs %q", e.runs)
 	}
+	if !strings.Contains(out, "\nProvisioning 1 machine: ansible-playbook site.yml --tags provision --limit admin,work,!adm-b\n") {
+		t.Errorf("no provisioning line:\n%s", out)
+	}
 	if !strings.Contains(e.err.String(), `warning: domain "work" has egress: false; provisioning of "work-a" cannot download packages`) {
 		t.Errorf("no W22:\n%s", e.err.String())
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/anklume/anklume/compiler/diag"
 	"github.com/anklume/anklume/compiler/host"
 	"github.com/anklume/anklume/internal/incusx"
+	"github.com/anklume/anklume/internal/progress"
 	"github.com/lxc/incus/v6/shared/api"
 )
 
@@ -40,6 +41,18 @@ type IOStreams struct {
 	// OutTTY and ErrTTY tell whether Out and ErrOut are terminals.
 	OutTTY bool
 	ErrTTY bool
+	// OutWidth returns the width of the terminal Out is (0: unknown).
+	OutWidth func() int
+}
+
+// NewProgress returns the progress display of a long command: live (redrawn
+// in place) when Out is a terminal, --quiet was not given and TERM is not
+// "dumb"; plain finished lines otherwise (a pipe, CI, --quiet). color is
+// whether Out may carry colour (Factory.ColorEnabled). Close it when the
+// work ends.
+func NewProgress(s *IOStreams, g *GlobalOptions, getenv func(string) string, color bool) *progress.Display {
+	live := s.OutTTY && (g == nil || !g.Quiet) && (getenv == nil || getenv("TERM") != "dumb")
+	return progress.New(progress.Options{Out: s.Out, Live: live, Color: color && live, Width: s.OutWidth})
 }
 
 // GlobalOptions are the global flags of SPEC.md §13, filled by the root

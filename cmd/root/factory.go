@@ -24,6 +24,13 @@ func NewFactory(build cmdutil.BuildInfo, schemaJSON func() []byte, schemaPart fu
 			ErrOut: os.Stderr,
 			OutTTY: isTerminal(os.Stdout),
 			ErrTTY: isTerminal(os.Stderr),
+			OutWidth: func() int {
+				w, _, err := term.GetSize(int(os.Stdout.Fd()))
+				if err != nil {
+					return 0
+				}
+				return w
+			},
 		},
 		Getenv:     os.Getenv,
 		LookupEnv:  os.LookupEnv,

@@ -7,8 +7,9 @@
 //
 // Inside a phase, up to Jobs actions run at once. An action whose
 // dependency failed is skipped; other domains carry on. Every change
-// prints one progress line when it finishes, and Result holds the counts
-// and failures for the final summary.
+// prints one progress line when it finishes (on a terminal, a live line
+// shows it meanwhile: package progress), and Result holds the counts and
+// failures for the final summary.
 package apply
 
 import (
@@ -27,6 +28,7 @@ import (
 	"github.com/anklume/anklume/internal/hostdirs"
 	"github.com/anklume/anklume/internal/incusx"
 	"github.com/anklume/anklume/internal/plan"
+	"github.com/anklume/anklume/internal/progress"
 )
 
 // DefaultJobs is the default -j.
@@ -60,6 +62,11 @@ type Options struct {
 	Out, ErrOut io.Writer
 	// TTY prefixes the progress lines with a [k/n] counter.
 	TTY bool
+	// Progress shows the running changes (their step, the image download
+	// percent the daemon reports, the elapsed time) and prints the
+	// finished lines; nil prints only the finished lines on Out. Execute
+	// does not close it.
+	Progress *progress.Display
 	// Now is the clock (time.Now), used for snapshot names and durations.
 	Now func() time.Time
 	// StopTimeout is how long a clean stop may take before it is forced
@@ -89,6 +96,11 @@ func (o *Options) defaults() {
 	if o.ErrOut == nil {
 		o.ErrOut = io.Discard
 	}
+	if o.Progress == nil {
+		o.Progress = progress.Plain(o.Out)
+	}
+	// A warning printed while the live block is on screen goes above it.
+	o.ErrOut = o.Progress.Wrap(o.ErrOut)
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -172,7 +184,8 @@ func (r *Result) Report(out, errOut io.Writer) {
 // state of one change during the run.
 type change struct {
 	c     *plan.Change
-	steps int // steps not yet run
+	id    string // for the progress display
+	steps int    // steps not yet run
 	begin time.Time
 	// outcome
 	failed  bool
@@ -215,7 +228,7 @@ func Execute(ctx context.Context, p *plan.Plan, opts Options) *Result {
 	}
 	for i := range p.Changes {
 		c := &p.Changes[i]
-		ch := &change{c: c}
+		ch := &change{c: c, id: fmt.Sprint(i)}
 		if li := liveInstance(c.Live); li != nil {
 			ch.running = li.StatusCode == api.Running || li.Status == "Running"
 		}
@@ -277,6 +290,9 @@ func (e *executor) snapshots(ctx context.Context) {
 		if project == "" {
 			project = c.Project
 		}
+		id := "snapshot " + todo[i].id
+		e.opts.Progress.Start(id, "snapshot instance "+c.Name)
+		defer e.opts.Progress.End(id, "")
 		if err := Snapshot(ctx, e.opts.Server, project, li.Name, name); err != nil {
 			mu.Lock()
 			fmt.Fprintf(e.opts.ErrOut, "warning: instance %s: pre-apply snapshot failed: %s\n", c.Name, incusError(err))
@@ -363,10 +379,20 @@ func (e *executor) run(ctx context.Context, batch []*step) {
 			s.ch.begin = e.opts.Now()
 		}
 		e.mu.Unlock()
-		err := s.run(ctx)
+		pr := e.opts.Progress
+		pr.Start(s.ch.id, label(s.ch.c))
+		pr.Step(s.ch.id, doing(s.op))
+		sctx := ctx
+		if pr.Live() {
+			sctx = incusx.WithProgress(ctx, func(text string) { pr.Detail(s.ch.id, text) })
+		}
+		err := s.run(sctx)
 		e.mu.Lock()
 		defer e.mu.Unlock()
 		s.ch.steps--
+		if err == nil && s.ch.steps > 0 {
+			pr.Step(s.ch.id, "waiting for the next phase")
+		}
 		if err != nil {
 			s.ch.failed = true
 			e.res.Failed++
@@ -398,14 +424,33 @@ func (e *executor) count(c *plan.Change) {
 	}
 }
 
-// line prints a progress line; e.mu is held.
+// line ends the change's live line and prints its finished line; e.mu
+// is held.
 func (e *executor) line(ch *change, text string) {
 	e.k++
 	prefix := ""
 	if e.opts.TTY {
 		prefix = fmt.Sprintf("[%d/%d] ", e.k, len(e.chs))
 	}
-	fmt.Fprintf(e.opts.Out, "%s%s %s %s: %s\n", prefix, ch.c.Action.Symbol(), ch.c.Kind, ch.c.Name, text)
+	e.opts.Progress.End(ch.id, prefix+label(ch.c)+": "+text)
+}
+
+// label names a change as its lines do: `+ instance work-a`.
+func label(c *plan.Change) string {
+	return fmt.Sprintf("%s %s %s", c.Action.Symbol(), c.Kind, c.Name)
+}
+
+// doing is the live display's word for a step.
+func doing(op string) string {
+	switch op {
+	case "create", "update", "delete", "move", "release", "restrict", "repair":
+		return strings.TrimSuffix(op, "e") + "ing"
+	case "start", "restart":
+		return op + "ing"
+	case "stop":
+		return "stopping"
+	}
+	return op
 }
 
 // isDelete reports whether c removes its object (a replace removes the old

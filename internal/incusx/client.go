@@ -130,6 +130,7 @@ func wait(ctx context.Context, op incus.Operation, err error) error {
 	if err != nil {
 		return err
 	}
+	watch(ctx, op)
 	return op.WaitContext(ctx)
 }
 

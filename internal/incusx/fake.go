@@ -84,6 +84,13 @@ type Fake struct {
 	seq         int
 	// files holds what WriteInstanceFile wrote (files.go).
 	files map[fileKey]InstanceFile
+	// progress holds the progress texts a call reports (SetProgress).
+	progress map[fkey]fakeProgress
+}
+
+type fakeProgress struct {
+	pause time.Duration
+	texts []string
 }
 
 var _ Server = (*Fake)(nil)
@@ -192,6 +199,34 @@ func (f *Fake) SetClock(now func() time.Time) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.now = now
+}
+
+// SetProgress makes the call op on name (as for Fail; "" is every name)
+// report texts, one after the other with pause after each, to the
+// ProgressFunc of its context (WithProgress), as the daemon's operation
+// metadata does while an image downloads. The fake is held meanwhile.
+func (f *Fake) SetProgress(op, name string, pause time.Duration, texts ...string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.progress == nil {
+		f.progress = map[fkey]fakeProgress{}
+	}
+	f.progress[fkey{op, name}] = fakeProgress{pause: pause, texts: texts}
+}
+
+// report sends the progress set for op on name to ctx's ProgressFunc.
+func (f *Fake) report(ctx context.Context, op, name string) {
+	p, ok := f.progress[fkey{op, name}]
+	if !ok {
+		p = f.progress[fkey{op, ""}]
+	}
+	pf := progressOf(ctx)
+	for _, t := range p.texts {
+		if pf != nil {
+			pf(t)
+		}
+		time.Sleep(p.pause)
+	}
 }
 
 // Fail makes the calls of Server method op (such as "CreateInstance") on
@@ -1300,6 +1335,7 @@ func (f *Fake) CreateInstanceOn(ctx context.Context, project, member string, req
 		return fail(err)
 	}
 	f.opWait(ctx, project)
+	f.report(ctx, "CreateInstance", project+"/"+req.Name)
 	if _, ok := f.instances[pkey{project, req.Name}]; ok {
 		return fail(statusErr(http.StatusInternalServerError,
 			`Failed creating instance record: Add instance info to the database: Failed to create "instances" entry: UNIQUE constraint failed: instances.project_id, instances.name`))
