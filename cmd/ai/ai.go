@@ -83,8 +83,9 @@ func NewCmdAI(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 		Long: "Stop the GPU machines of ai-tools, record DOMAIN as the holder on the Incus\n" +
 			"projects, load the nftables rules that let DOMAIN, and no other domain, open\n" +
 			"connections into ai-tools, flush GPU memory with nvidia-smi (when installed),\n" +
-			"and start the GPU machines again. plan, apply, status and nftables deploy keep\n" +
-			"the new holder until the next switch. Needs root for the nftables rules.",
+			"and start the GPU machines again. plan, apply, status, nftables render and\n" +
+			"deploy, and sync (so ansible-playbook site.yml too) keep the new holder until\n" +
+			"the next switch. Needs root for the nftables rules.",
 		Example: "  anklume ai switch pro --dry-run\n  anklume ai switch pro\n  anklume ai switch perso --no-flush",
 		Args: func(c *cobra.Command, args []string) error {
 			if len(args) != 1 {

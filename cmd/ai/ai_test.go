@@ -134,6 +134,21 @@ func TestSwitch(t *testing.T) {
 	if got := s.e.Run(nil, "plan", "--detailed-exitcode"); got.Code != 0 || !strings.HasSuffix(got.Stdout, "No changes. Incus matches the configuration.\n") {
 		t.Errorf("plan after switch: %+v", got)
 	}
+	// nftables render prints what deploy loaded, and sync writes a tree
+	// that keeps the switch: ansible-playbook site.yml loads pro's rules
+	// and records pro on the projects.
+	if got := s.e.Run(nil, "nftables", "render"); got.Code != 0 || got.Stdout != rules {
+		t.Errorf("nftables render after switch: exit %d, %s\nwant the deployed rules:\n%s", got.Code, got.Stderr, rules)
+	}
+	if got := s.e.Run(nil, "sync"); got.Code != 0 {
+		t.Fatalf("sync: %+v", got)
+	}
+	tree, _ := os.ReadFile(filepath.Join(s.e.Dir, "nftables", "anklume-isolation.nft"))
+	desired, _ := os.ReadFile(filepath.Join(s.e.Dir, "incus", "desired-state.yml"))
+	if !strings.Contains(string(tree), "AI access: pro -> ai-tools") || strings.Contains(string(tree), "AI access: work -> ai-tools") ||
+		strings.Count(string(desired), incus.KeyAIAccessHolder+": pro") != 3 {
+		t.Errorf("synced tree after switch:\n%s\n%s", tree, desired)
+	}
 	// import, then plan on the imported file: no changes.
 	imported := filepath.Join(t.TempDir(), "imported.yml")
 	if got := s.e.Run(nil, "import", "-o", imported); got.Code != 0 {
@@ -154,6 +169,9 @@ func TestSwitch(t *testing.T) {
 	got = s.run("switch", "work")
 	if got.Code != 0 || !strings.Contains(got.Stderr, "info: nvidia-smi is not installed: GPU memory not flushed") || len(holderKeys(t, s)) != 0 {
 		t.Errorf("switch back: %+v, keys %v", got, holderKeys(t, s))
+	}
+	if got := s.e.Run(nil, "nftables", "render"); !strings.Contains(got.Stdout, "AI access: work -> ai-tools") || strings.Contains(got.Stdout, "AI access: pro -> ai-tools") {
+		t.Errorf("nftables render after the switch back:\n%s", got.Stdout)
 	}
 	if got := s.run("switch", "pro", "--no-flush"); got.Code != 0 || s.flushed != 1 || strings.Contains(got.Stderr, "nvidia") {
 		t.Errorf("--no-flush: %+v (flushes %d)", got, s.flushed)

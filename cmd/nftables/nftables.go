@@ -10,7 +10,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -101,7 +100,8 @@ func NewCmdNftables(f *cmdutil.Factory, runF func(*Options) error) *cobra.Comman
 	renderCmd := &cobra.Command{
 		Use: "render",
 		Long: "Print the nftables ruleset that isolates the domains, as generated from the\n" +
-			"PSOT: the table inet anklume that deploy loads. Nothing is changed.",
+			"PSOT and the AI access holder recorded in Incus: the table inet anklume that\n" +
+			"deploy loads. Nothing is changed.",
 		Example: "  anklume nftables render\n" +
 			"  anklume nftables render -o /tmp/anklume.nft",
 		Short: "Print the ruleset (the content of the managed section)",
@@ -155,9 +155,7 @@ func Run(opts *Options) error {
 		return err
 	}
 	ctx := context.Background()
-	if opts.Action != Render {
-		m = opts.liveHolder(ctx, m)
-	}
+	m = opts.liveHolder(ctx, m)
 	switch opts.Action {
 	case Render:
 		return opts.render(m)
@@ -194,33 +192,15 @@ func Run(opts *Options) error {
 }
 
 // liveHolder applies the AI access holder recorded in Incus (aiaccess) to
-// m, for the rules that are loaded or compared; render keeps the PSOT's
-// ai_access_default, as sync does. When Incus cannot be read, a warning
-// says the PSOT's holder is used.
+// m, for the rules that are printed, loaded or compared, so render shows
+// what deploy loads. When Incus cannot be read, a warning says the PSOT's
+// ai_access_default is used.
 func (opts *Options) liveHolder(ctx context.Context, m *model.Infra) *model.Infra {
-	if opts.Incus == nil || !aiaccess.Exclusive(m) {
-		return m
+	o, warn := aiaccess.Resolve(ctx, opts.Incus, opts.Remote(), m)
+	if warn != "" && (opts.Globals == nil || !opts.Globals.Quiet) {
+		fmt.Fprintf(opts.IO.ErrOut, "warning: %s\n", warn)
 	}
-	warn := func(msg string) {
-		if opts.Globals == nil || !opts.Globals.Quiet {
-			fmt.Fprintf(opts.IO.ErrOut, "warning: %s\n", msg)
-		}
-	}
-	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	srv, err := opts.Incus(cctx, opts.Remote())
-	if err == nil {
-		var o *model.Infra
-		var w string
-		if o, w, err = aiaccess.FromServer(cctx, srv, m); err == nil {
-			if w != "" {
-				warn(w)
-			}
-			return o
-		}
-	}
-	warn(fmt.Sprintf("could not read the AI access holder from Incus (%s); the rules give the access to ai_access_default %s", err, m.Global.AIAccessDefault))
-	return m
+	return o
 }
 
 // render prints the ruleset, or writes it to -o FILE.

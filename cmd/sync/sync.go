@@ -20,6 +20,7 @@ import (
 	"github.com/anklume/anklume/compiler/emit"
 	"github.com/anklume/anklume/compiler/host"
 	"github.com/anklume/anklume/compiler/tree"
+	"github.com/anklume/anklume/internal/aiaccess"
 	"github.com/anklume/anklume/internal/incusx"
 )
 
@@ -134,6 +135,12 @@ func Run(opts *Options) error {
 		out = io.Discard
 	}
 	m := res.Model
+	// The tree follows the AI access holder recorded in Incus, so that
+	// ansible-playbook site.yml keeps an `anklume ai switch`.
+	m, warn := aiaccess.Resolve(context.Background(), opts.Incus, remote, m)
+	if warn != "" && !opts.quiet() {
+		fmt.Fprintf(opts.IO.ErrOut, "warning: %s\n", warn)
+	}
 	if len(m.EnabledDomains()) == 0 {
 		fmt.Fprintln(out, NothingToGenerate)
 		return nil

@@ -12,14 +12,22 @@
 // compiled model first, so plan stays empty after a switch, apply keeps
 // the holder (and its rules) instead of reverting it, and import followed
 // by plan gives no changes. Switching back to ai_access_default removes
-// the key. The generated tree (sync) shows ai_access_default; the rules
-// actually loaded follow the holder.
+// the key.
+//
+// Everything anklume writes follows the holder too, so that no path undoes
+// a switch: `nftables render` prints the rules that deploy loads, and
+// sync writes the tree (the nftables ruleset, the desired state with the
+// holder key and the moved policy) that `ansible-playbook site.yml`
+// applies. Both read the holder from Incus (Resolve); when Incus cannot be
+// read they warn and use ai_access_default, as a machine without Incus
+// has no switch to keep.
 package aiaccess
 
 import (
 	"context"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/lxc/incus/v6/shared/api"
 
@@ -154,4 +162,26 @@ func FromServer(ctx context.Context, srv ProjectLister, m *model.Infra) (*model.
 	}
 	o, warn := Live(m, ps)
 	return o, warn, nil
+}
+
+// Resolve is FromServer with the server connect(ctx, remote) gives,
+// within 10 s. When m has no exclusive AI access it makes no request and
+// returns m. On any failure it returns m and a warning saying that the
+// access stays with ai_access_default; a holder that cannot be used gives
+// a warning too.
+func Resolve[S ProjectLister](ctx context.Context, connect func(context.Context, string) (S, error), remote string, m *model.Infra) (*model.Infra, string) {
+	if connect == nil || !Exclusive(m) {
+		return m, ""
+	}
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	srv, err := connect(cctx, remote)
+	if err == nil {
+		var o *model.Infra
+		var w string
+		if o, w, err = FromServer(cctx, srv, m); err == nil {
+			return o, w
+		}
+	}
+	return m, fmt.Sprintf("could not read the AI access holder from Incus (%s); the access goes to ai_access_default %s", err, m.Global.AIAccessDefault)
 }

@@ -1,11 +1,15 @@
 package aiaccess_test
 
 import (
+	"context"
+	"errors"
+	"strings"
 	"testing"
 
 	"github.com/lxc/incus/v6/shared/api"
 
 	"github.com/anklume/anklume/compiler/emit/incus"
+	"github.com/anklume/anklume/compiler/model"
 	"github.com/anklume/anklume/internal/aiaccess"
 	"github.com/anklume/anklume/internal/desktest"
 	_ "github.com/anklume/anklume/internal/goldenflag" // accept go test ./... -update
@@ -76,5 +80,54 @@ func TestOverlay(t *testing.T) {
 	}
 	if o, warn := aiaccess.Live(m, ps[:2]); o != m || warn == "" {
 		t.Errorf("Live with a disabled holder: %v %q", o == m, warn)
+	}
+}
+
+// lister is a ProjectLister that returns ps, or err.
+type lister struct {
+	ps    []api.Project
+	err   error
+	calls *int
+}
+
+func (l lister) Projects(context.Context) ([]api.Project, error) {
+	*l.calls++
+	return l.ps, l.err
+}
+
+// TestResolve: the holder recorded on the projects is applied; a server
+// that cannot be reached or read leaves m with a warning naming
+// ai_access_default; without the exclusive policy nothing is asked.
+func TestResolve(t *testing.T) {
+	m := desktest.New(t, psot).Model
+	open := desktest.New(t, strings.Replace(psot, "  ai_access_policy: exclusive\n  ai_access_default: a\n", "", 1)).Model
+	held := []api.Project{project("ai-tools", "ai-tools", "i14-aiaccess", "b")}
+	for _, tc := range []struct {
+		name       string
+		m          *model.Infra
+		l          lister
+		connectErr error
+		holder     string
+		warn       string
+		calls      int
+	}{
+		{"recorded holder", m, lister{ps: held}, nil, "b", "", 1},
+		{"no record", m, lister{}, nil, "", "", 1},
+		{"cannot connect", m, lister{}, errors.New("no socket"), "", "could not read the AI access holder from Incus (no socket); the access goes to ai_access_default a", 0},
+		{"cannot list", m, lister{err: errors.New("denied")}, nil, "", "could not read the AI access holder from Incus (reading the AI access holder: denied); the access goes to ai_access_default a", 1},
+		{"not exclusive", open, lister{ps: held}, nil, "", "", 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			calls := 0
+			tc.l.calls = &calls
+			connect := func(context.Context, string) (lister, error) { return tc.l, tc.connectErr }
+			o, warn := aiaccess.Resolve(context.Background(), connect, "", tc.m)
+			if o.Global.AIAccessHolder != tc.holder || warn != tc.warn || calls != tc.calls {
+				t.Errorf("holder %q warn %q calls %d; want %q %q %d", o.Global.AIAccessHolder, warn, calls, tc.holder, tc.warn, tc.calls)
+			}
+			if tc.holder == "" && o != tc.m {
+				t.Error("m was replaced")
+			}
+		})
 	}
 }
