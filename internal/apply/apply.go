@@ -394,9 +394,14 @@ func (e *executor) run(ctx context.Context, batch []*step) {
 			pr.Step(s.ch.id, "waiting for the next phase")
 		}
 		if err != nil {
+			op := s.op
+			var oe *opError
+			if errors.As(err, &oe) {
+				op, err = oe.op, oe.err
+			}
 			s.ch.failed = true
 			e.res.Failed++
-			e.res.Failures = append(e.res.Failures, Failure{Kind: s.ch.c.Kind, Name: s.ch.c.Name, Op: s.op, Err: err})
+			e.res.Failures = append(e.res.Failures, Failure{Kind: s.ch.c.Kind, Name: s.ch.c.Name, Op: op, Err: err})
 			e.line(s.ch, "failed: "+incusError(err))
 			return
 		}

@@ -22,8 +22,9 @@ import (
 
 // TestCreateOrder: on an empty server every object is created in priority
 // order (projects, networks, profiles, instances), instances are created
-// with every owned key and then started, and each change prints one
-// progress line (SPEC.md §9.5 step 9, §16 #56).
+// with every owned key and then started, each right after its own
+// creation, and each change prints one progress line (SPEC.md §9.5 step 9,
+// §16 #56).
 func TestCreateOrder(t *testing.T) {
 	s := desired(t, twoDomains)
 	f := incusx.NewFake()
@@ -41,11 +42,18 @@ func TestCreateOrder(t *testing.T) {
 		{"POST /1.0/networks", "POST /1.0/networks"},
 		{"PUT /1.0/profiles/default?project=", "PUT /1.0/profiles/default?project="},
 		{"POST /1.0/instances?project=", "POST /1.0/instances?project="},
-		{"PUT /1.0/instances/", "PUT /1.0/instances/"},
 	}
 	for i := 1; i < len(order); i++ {
 		if a, b := lastIndex(reqs, order[i-1].last), index(reqs, order[i].first); a < 0 || b < 0 || a > b {
 			t.Errorf("%q (last at %d) must come before %q (first at %d):\n%s", order[i-1].last, a, order[i].first, b, strings.Join(reqs, "\n"))
+		}
+	}
+	for _, pr := range s.Projects {
+		for _, d := range pr.Instances {
+			st := index(reqs, "PUT /1.0/instances/"+d.Name+"/state?project="+d.Project)
+			if st < 0 || st < index(reqs, "POST /1.0/instances?project="+d.Project) {
+				t.Errorf("%s: start at %d, not after a creation in its project:\n%s", d.Name, st, strings.Join(reqs, "\n"))
+			}
 		}
 	}
 	for _, pr := range s.Projects {
@@ -390,6 +398,42 @@ func TestContextInStartWorker(t *testing.T) {
 	want := []string{"start", "files", "start", "files", "start", "files"}
 	if !slices.Equal(seq, want) {
 		t.Errorf("order %q, want %q", seq, want)
+	}
+}
+
+// TestCreateStartPipelined: with one job, each new instance is started by
+// the worker that created it, before the next creation (no barrier
+// between the creations and the starts: creation runs at the Incus API's
+// pace); a start that fails is reported as the start of that instance, and
+// the other instances are still created and started.
+func TestCreateStartPipelined(t *testing.T) {
+	s := desired(t, twoDomains)
+	f := incusx.NewFake()
+	f.Fail("UpdateInstanceState", "a/a1", api.StatusErrorf(http.StatusInternalServerError, "no init"))
+	r, out, errOut := run(t, f, createPlan(s), func(o *Options) { o.Jobs = 1 })
+	var seq []string
+	for _, q := range writes(f) {
+		switch {
+		case strings.HasPrefix(q, "POST /1.0/instances?"):
+			seq = append(seq, "create")
+		case strings.HasPrefix(q, "PUT /1.0/instances/") && strings.Contains(q, "/state?"):
+			seq = append(seq, "start")
+		}
+	}
+	if want := []string{"create", "start", "create", "start", "create", "start"}; !slices.Equal(seq, want) {
+		t.Errorf("order %q, want %q:\n%s", seq, want, strings.Join(writes(f), "\n"))
+	}
+	if r.Failed != 1 || len(r.Failures) != 1 {
+		t.Fatalf("failed %d %+v\n%s\n%s", r.Failed, r.Failures, out, errOut)
+	}
+	if got := r.Failures[0].Line(); got != "error: instance a/a1: start: no init" {
+		t.Errorf("failure line %q", got)
+	}
+	for _, n := range []string{"a/a2", "b/b1"} {
+		p, i, _ := strings.Cut(n, "/")
+		if live := liveInst(t, f, p, i); live.Status != "Running" {
+			t.Errorf("%s: %s", n, live.Status)
+		}
 	}
 }
 

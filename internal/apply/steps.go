@@ -84,9 +84,11 @@ func (e *executor) batches() [][]*step {
 		nBatches
 	)
 	out := make([][]*step, nBatches)
-	add := func(b int, ch *change, op string, f func(context.Context) error) {
+	add := func(b int, ch *change, op string, f func(context.Context) error) *step {
 		ch.steps++
-		out[b] = append(out[b], &step{ch: ch, op: op, run: f})
+		s := &step{ch: ch, op: op, run: f}
+		out[b] = append(out[b], s)
+		return s
 	}
 	for _, ch := range e.chs {
 		c := ch.c
@@ -166,13 +168,24 @@ func (e *executor) batches() [][]*step {
 func adopting(c *plan.Change) bool { return c.Reason == "adopt" }
 
 // instanceSteps adds the steps of an instance change.
-func (e *executor) instanceSteps(ch *change, add func(int, *change, string, func(context.Context) error), release, create, claim, states int) {
+//
+// An instance created in this run that should run is started by the
+// worker that created it, right after its creation (and gets its nesting
+// context files there too), not in the state phase after the deletes:
+// creation then runs at the Incus API's pace, with no barrier between the
+// slowest creation and the first start. This is safe because a new
+// instance refers only to objects that stay (the deletes of phase 4 never
+// concern it), it was created with its final address (the release phase
+// freed any address it takes over), and the claim phase only sets the
+// addresses of instances that already existed.
+func (e *executor) instanceSteps(ch *change, add func(int, *change, string, func(context.Context) error) *step, release, create, claim, states int) {
 	c := ch.c
 	name := bareName(c)
 	from := liveProject(c)
 	d, _ := c.Desired.(*incus.Instance)
 	wasRunning := ch.running
 	running := wasRunning
+	var created *step // the creation step of this run, when there is one
 	switch c.Action {
 	case plan.Delete:
 		leftover := strings.HasPrefix(c.Reason, "repair: ")
@@ -201,11 +214,11 @@ func (e *executor) instanceSteps(ch *change, add func(int, *change, string, func
 			}
 			return e.srv().DeleteInstance(ctx, from, name)
 		})
-		add(create, ch, "create", func(ctx context.Context) error { return e.createInstance(ctx, d) })
+		created = add(create, ch, "create", func(ctx context.Context) error { return e.createInstance(ctx, d) })
 		running = false
 		ch.created = true
 	case plan.Create:
-		add(create, ch, "create", func(ctx context.Context) error { return e.createInstance(ctx, d) })
+		created = add(create, ch, "create", func(ctx context.Context) error { return e.createInstance(ctx, d) })
 		running = false
 		ch.created = true
 	case plan.Move:
@@ -271,17 +284,29 @@ func (e *executor) instanceSteps(ch *change, add func(int, *change, string, func
 		// and so are its nesting context files.
 		ch.created = true
 	}
+	start := func(ctx context.Context) error {
+		if err := e.srv().UpdateInstanceState(ctx, project, name, api.InstanceStatePut{Action: incusx.ActionStart}); err != nil {
+			return err
+		}
+		if ch.created {
+			e.startContext(ctx, ContextTarget{Project: project, Name: name, VM: d.Type == "virtual-machine"})
+		}
+		return nil
+	}
 	switch {
-	case want && !running:
-		add(states, ch, "start", func(ctx context.Context) error {
-			if err := e.srv().UpdateInstanceState(ctx, project, name, api.InstanceStatePut{Action: incusx.ActionStart}); err != nil {
+	case want && !running && created != nil:
+		createOnly := created.run
+		created.run = func(ctx context.Context) error {
+			if err := createOnly(ctx); err != nil {
 				return err
 			}
-			if ch.created {
-				e.startContext(ctx, ContextTarget{Project: project, Name: name, VM: d.Type == "virtual-machine"})
+			if err := start(ctx); err != nil {
+				return &opError{op: "start", err: err}
 			}
 			return nil
-		})
+		}
+	case want && !running:
+		add(states, ch, "start", start)
 	case !want && running:
 		add(states, ch, "stop", func(ctx context.Context) error { return e.stop(ctx, project, name) })
 	case want && running && needRestart && e.opts.NoRestart:
@@ -296,6 +321,16 @@ func (e *executor) instanceSteps(ch *change, add func(int, *change, string, func
 	}
 	ch.running = want
 }
+
+// opError names the operation of a step that failed when the step does
+// more than its own (a creation followed by the start).
+type opError struct {
+	op  string
+	err error
+}
+
+func (e *opError) Error() string { return e.err.Error() }
+func (e *opError) Unwrap() error { return e.err }
 
 // unprotect removes security.protection.delete from an instance that has
 // it in its own config.
