@@ -194,7 +194,7 @@ func BenchmarkScale(b *testing.B) {
 	var peak int64
 	report := func(what string, m measured) {
 		peak = max(peak, m.maxRSS)
-		b.Logf("%-26s %7.3f s  peak RSS %5.1f MB", what, m.wall.Seconds(), float64(m.maxRSS)/(1<<20))
+		b.Logf("%-26s %7.3f s  peak RSS %5.1f MB  load %s", what, m.wall.Seconds(), float64(m.maxRSS)/(1<<20), loadAvg())
 	}
 	b.StopTimer()
 	for range b.N {
@@ -203,7 +203,7 @@ func BenchmarkScale(b *testing.B) {
 		pre := time.Since(start)
 		e.direct(b)
 		raw := time.Since(start)
-		b.Logf("%-26s %7.3f s  (preseed %.3f s)", "create/incus-api", raw.Seconds(), pre.Seconds())
+		b.Logf("%-26s %7.3f s  (preseed %.3f s)  load %s", "create/incus-api", raw.Seconds(), pre.Seconds(), loadAvg())
 		if err := scaleClean(ctx, srv, false); err != nil {
 			b.Fatal(err)
 		}
