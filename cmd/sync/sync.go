@@ -49,6 +49,13 @@ type Options struct {
 	Diff         bool
 	CleanOrphans bool
 	Force        bool
+
+	// Now is the clock of the sync stamp (nil: time.Now); tests move it
+	// forward to stand for the time that passes between two syncs.
+	Now func() time.Time
+	// OnStamp, when set (tests), is called with whether the run took the
+	// stamp's shortcut.
+	OnStamp func(hit bool)
 }
 
 // NewCmdSync builds the sync command. runF replaces the run function in
@@ -110,7 +117,21 @@ func Run(opts *Options) error {
 		opts.printDiagnostics(dl)
 		return err
 	}
+	st := opts.stamper(fsys, in, warnings, hopts, remote)
+	hit := st.fresh()
+	if opts.OnStamp != nil {
+		opts.OnStamp(hit)
+	}
+	if hit {
+		dl.Add(st.old.Diags...)
+		opts.printDiagnostics(dl)
+		if !opts.quiet() {
+			fmt.Fprint(opts.IO.Out, st.old.Output)
+		}
+		return nil
+	}
 	res, cl, err := cmdutil.CompileForRemote(context.Background(), fsys, in, hopts, remote, opts.Incus)
+	compiled := len(dl) // the diagnostics a stamp records start here
 	dl.Add(cl...)
 	if err == nil && res != nil && res.Model != nil && !dl.HasErrors() {
 		// W16 needs the base directory's roles_custom/ and roles_vendor/.
@@ -153,7 +174,8 @@ func Run(opts *Options) error {
 		fmt.Fprintf(opts.IO.ErrOut, "info: base directory %s\n", base)
 	}
 
-	plan, err := tree.NewPlan(base, emit.Tree(m), opts.Force)
+	files := emit.Tree(m)
+	plan, err := tree.NewPlan(base, files, opts.Force)
 	if err != nil {
 		opts.printPlanErrors(err)
 		return cmdutil.ErrSilent
@@ -173,7 +195,11 @@ func Run(opts *Options) error {
 	if err != nil {
 		return err
 	}
-	return tree.ReportOrphans(out, base, orphans, opts.CleanOrphans, opts.DryRun)
+	if err := tree.ReportOrphans(out, base, orphans, opts.CleanOrphans, opts.DryRun); err != nil {
+		return err
+	}
+	st.save(m, files, dl[compiled:], len(plan.Changes))
+	return nil
 }
 
 // EnvTestPause names the test hook that stops sync at a step of its write

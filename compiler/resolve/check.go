@@ -87,6 +87,11 @@ func (r *resolver) checkNICs() {
 // bridges, prefixed or not.
 var skipIface = regexp.MustCompile(`^([0-9]{3}-)?net-`)
 
+// HostSubnetIgnored reports whether V31 ignores the host interface name:
+// lo and anklume's own bridges. A cache of the compiler's result keys on
+// the other interfaces only.
+func HostSubnetIgnored(name string) bool { return name == "lo" || skipIface.MatchString(name) }
+
 // checkHostSubnets runs V31 on enabled domains: no domain /24 overlaps an
 // address on a host interface. With --remote it is skipped with a
 // warning (§2.14).
@@ -107,7 +112,7 @@ func (r *resolver) checkHostSubnets() {
 			continue
 		}
 		for _, ifc := range r.opts.Interfaces {
-			if ifc.Name == "lo" || skipIface.MatchString(ifc.Name) {
+			if HostSubnetIgnored(ifc.Name) {
 				continue
 			}
 			p, err := netip.ParsePrefix(ifc.CIDR)
