@@ -28,26 +28,34 @@ func needTool(t *testing.T, check ...string) {
 	}
 }
 
-// corpusInputs returns the seeds of FuzzPipeline and every entry of its
-// stored corpus (testdata/fuzz/FuzzPipeline), each with its option byte.
-func corpusInputs(t *testing.T) (data [][]byte, opts []byte) {
+// corpusInputs returns the seeds of FuzzPipeline and FuzzPipelineDir and
+// every entry of their stored corpora (testdata/fuzz/<target>), each with
+// its option byte, as compiled models (nil where validate rejects).
+func corpusInputs(t *testing.T) (models []*model.Infra) {
 	for _, s := range fuzzSeeds() {
-		data, opts = append(data, []byte(s)), append(opts, 0)
+		models = append(models, compileFuzz([]byte(s), 0))
 	}
-	files, _ := filepath.Glob(filepath.Join("testdata", "fuzz", "FuzzPipeline", "*"))
-	sort.Strings(files)
-	for _, p := range files {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		d, o, ok := parseCorpusEntry(string(b))
-		if !ok {
-			t.Fatalf("%s: not a FuzzPipeline corpus entry", p)
-		}
-		data, opts = append(data, d), append(opts, o)
+	for _, s := range dirSeeds(t) {
+		models = append(models, compileDirFuzz([]byte(s), 0))
 	}
-	return data, opts
+	for target, compile := range map[string]func([]byte, byte) *model.Infra{
+		"FuzzPipeline": compileFuzz, "FuzzPipelineDir": compileDirFuzz,
+	} {
+		files, _ := filepath.Glob(filepath.Join("testdata", "fuzz", target, "*"))
+		sort.Strings(files)
+		for _, p := range files {
+			b, err := os.ReadFile(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			d, o, ok := parseCorpusEntry(string(b))
+			if !ok {
+				t.Fatalf("%s: not a %s corpus entry", p, target)
+			}
+			models = append(models, compile(d, o))
+		}
+	}
+	return models
 }
 
 // parseCorpusEntry reads a "go test fuzz v1" file of ([]byte, byte).
@@ -72,19 +80,18 @@ func parseCorpusEntry(s string) ([]byte, byte, bool) {
 	return []byte(d), c[0], true
 }
 
-// TestFuzzCorpusReaders runs the FuzzPipeline seeds and stored corpus
-// through the readers that the in-process target cannot run: every YAML
+// TestFuzzCorpusReaders runs the seeds and stored corpora of FuzzPipeline
+// and FuzzPipelineDir through the readers that the in-process target cannot run: every YAML
 // file of every accepted input is loaded by PyYAML (YAML 1.1, Ansible's
 // reader, with !unsafe as Ansible reads it), and every ruleset passes
 // `nft -c -f` in a throwaway network namespace.
 func TestFuzzCorpusReaders(t *testing.T) {
 	needTool(t, "python3", "-c", "import yaml")
-	data, opts := corpusInputs(t)
+	models := corpusInputs(t)
 	root := t.TempDir()
 	var nftFiles []string
 	accepted := 0
-	for i := range data {
-		m := compileFuzz(data[i], opts[i])
+	for i, m := range models {
 		if m == nil || len(m.EnabledDomains()) == 0 {
 			continue
 		}
