@@ -1,10 +1,3 @@
-//go:build pendinglive
-
-// This file holds live tests written at the end of a session that never got a
-// run on the shared daemon. They are kept out of the build (tag pendinglive)
-// until a session runs them: go test -tags pendinglive ./e2e -run ...
-// then removes this tag.
-
 package e2e
 
 import (
@@ -17,7 +10,6 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/anklume/anklume/examples"
 	"github.com/anklume/anklume/internal/hostdirs"
 )
 
@@ -142,7 +134,7 @@ func TestVolumesLive(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "infra.yml"), []byte(psot), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	apply := func(when string) {
+	apply := func(when string) string {
 		t.Helper()
 		out, errOut, code := unlocked(t, func() (string, string, int) {
 			return anklume(t, dir, "apply", "--yes", "--no-nftables", "--no-provision")
@@ -150,14 +142,34 @@ func TestVolumesLive(t *testing.T) {
 		if code != 0 {
 			t.Fatalf("apply (%s): exit %d\n%s\n%s", when, code, out, errOut)
 		}
+		return errOut
 	}
-	apply("first")
-
 	share := filepath.Join(base, "shares", "share")
 	keep := filepath.Join(base, "data", "vo-b", "vo-b1", "keep")
 	root := hostdirs.ContainerRoot(os.ReadFile)
-	if got := owner(t, share); got != root.UID {
-		t.Errorf("%s: owner %d, want the containers' root %d", share, got, root.UID)
+
+	// An older anklume made vo-b1's persistent data directory owned by
+	// root, mode 0750, and the administrator put a file there.
+	if err := os.MkdirAll(keep, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(keep, "admin.txt"), []byte("admin\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	errOut := apply("first")
+	if want := "note: directory " + keep + " was made by an older anklume"; !strings.Contains(errOut, want) {
+		t.Errorf("apply does not say it handed over %s:\n%s", keep, errOut)
+	}
+	for _, p := range []string{share, keep} {
+		if got := owner(t, p); got != root.UID {
+			t.Errorf("%s: owner %d, want the containers' root %d", p, got, root.UID)
+		}
+	}
+	if got := owner(t, filepath.Join(keep, "admin.txt")); got != 0 {
+		t.Errorf("admin.txt: owner %d, want root's (its contents keep their owners)", got)
+	}
+	if got := mustIn(t, "vo-b", "vo-b1", false, "cat /keep/admin.txt; echo w > /keep/w.txt && cat /keep/w.txt"); got != "admin\nw\n" {
+		t.Errorf("vo-b1 in its handed-over /keep: %q", got)
 	}
 
 	// Written in vo-a1, as root and as uid 1000.
@@ -175,12 +187,24 @@ func TestVolumesLive(t *testing.T) {
 	if got := mustIn(t, "vo-c", "vo-c1", false, "cat /shared/share/root.txt /shared/share/user.txt"); got != "root-a\nroot-b\nuser-a\nuser-b\n" {
 		t.Errorf("vo-c1 reads:\n%s", got)
 	}
-	for _, user := range []bool{false, true} {
-		for _, script := range []string{"echo x >> /shared/share/root.txt", "echo x >> /shared/share/user.txt", "echo x > /shared/share/new.txt"} {
-			out, err := inContainer("vo-c", "vo-c1", user, "sh", "-c", script)
-			if err == nil || !strings.Contains(out, "Read-only file system") {
-				t.Errorf("ro consumer (uid 1000: %v) %q: err %v, out %q; want EROFS", user, script, err, out)
-			}
+	// uid 1000 appending to root's file gets EACCES: the kernel checks the
+	// file's mode (0644, root's) before the read-only mount. Every write
+	// the mode would allow gets EROFS.
+	for _, tc := range []struct {
+		user   bool
+		script string
+		want   string
+	}{
+		{false, "echo x >> /shared/share/root.txt", "Read-only file system"},
+		{false, "echo x >> /shared/share/user.txt", "Read-only file system"},
+		{false, "echo x > /shared/share/new.txt", "Read-only file system"},
+		{true, "echo x >> /shared/share/root.txt", "Permission denied"},
+		{true, "echo x >> /shared/share/user.txt", "Read-only file system"},
+		{true, "echo x > /shared/share/new.txt", "Read-only file system"},
+	} {
+		out, err := inContainer("vo-c", "vo-c1", tc.user, "sh", "-c", tc.script)
+		if err == nil || !strings.Contains(out, tc.want) {
+			t.Errorf("ro consumer (uid 1000: %v) %q: err %v, out %q; want %q", tc.user, tc.script, err, out, tc.want)
 		}
 	}
 
@@ -257,107 +281,6 @@ func TestVolumesLive(t *testing.T) {
 	}
 }
 
-// volumeCheck is one step of TestVolumeExamplesLive: a shell script run
-// as root in domain/machine, and the output it must print ("" for any).
-type volumeCheck struct {
-	domain, machine, script, want string
-}
-
-// exampleVolumes lists, per example, the steps that prove its volumes
-// work, and the files the host must then read under the base directory.
-var exampleVolumes = map[string]struct {
-	steps []volumeCheck
-	host  map[string]string
-}{
-	"teacher-lab": {
-		steps: []volumeCheck{
-			{"teacher", "teacher-ws", "echo lesson > /shared/course/lesson.txt", ""},
-			{"student-01", "s01-shell", "cat /shared/course/lesson.txt", "lesson\n"},
-			{"student-03", "s03-web", "cat /shared/course/lesson.txt", "lesson\n"},
-			{"student-02", "s02-shell", "(echo x >> /shared/course/lesson.txt) 2>&1 | grep -o 'Read-only file system'", "Read-only file system\n"},
-		},
-		host: map[string]string{"shares/course/lesson.txt": "lesson\n"},
-	},
-	"developer": {
-		steps: []volumeCheck{
-			{"dev", "dev-ws", "echo code > /shared/code/main.go; echo home > /home/dev/notes", ""},
-			{"dev", "dev-db", "cat /shared/code/main.go; echo more >> /shared/code/main.go", "code\n"},
-			{"dev", "dev-test", "cat /shared/code/main.go", "code\nmore\n"},
-		},
-		host: map[string]string{"shares/code/main.go": "code\nmore\n", "data/dev/dev-ws/home/notes": "home\n"},
-	},
-	"pro-workstation": {
-		steps: []volumeCheck{
-			{"pro", "pro-dev", "echo project > /srv/projects/readme", ""},
-		},
-		host: map[string]string{"data/pro/pro-dev/projects/readme": "project\n"},
-	},
-}
-
-// TestVolumeExamplesLive applies teacher-lab, developer and
-// pro-workstation on the real daemon (one after the other, VMs turned
-// into containers since the CI host has no KVM, the local image, and the
-// volume bases in a temporary directory): their shared volumes and
-// persistent data work from the containers (writes in rw consumers, reads
-// elsewhere, EROFS in ro consumers) and the host reads the files; then
-// import rebuilds an infra.yml whose plan is `No changes.`.
-func TestVolumeExamplesLive(t *testing.T) {
-	needIncus(t)
-	for _, ex := range []string{"teacher-lab", "developer", "pro-workstation"} {
-		t.Run(ex, func(t *testing.T) {
-			src, err := examples.Read(ex)
-			if err != nil {
-				t.Fatal(err)
-			}
-			name := importName(t)
-			psot, domains := liveExample(string(src), name)
-			base := t.TempDir()
-			psot = strings.ReplaceAll(psot, "type: vm", "type: lxc")
-			psot = strings.Replace(psot, "\nglobal:\n", "\nglobal:\n  shared_volumes_base: "+base+"/shares\n  persistent_data_base: "+base+"/data\n", 1)
-			projects, networks := incusNames(t, "project"), incusNames(t, "network")
-			for _, d := range domains {
-				if projects[d] || networks["net-"+d] {
-					t.Fatalf("project %q or network %q already exists on the daemon: another test uses the names of example %s", d, "net-"+d, ex)
-				}
-			}
-			t.Cleanup(func() { cleanupDomains(domains) })
-			dir := t.TempDir()
-			if err := os.WriteFile(filepath.Join(dir, "infra.yml"), []byte(psot), 0o644); err != nil {
-				t.Fatal(err)
-			}
-			out, errOut, code := unlocked(t, func() (string, string, int) {
-				return anklume(t, dir, "apply", "--yes", "--no-nftables", "--no-provision")
-			})
-			if code != 0 {
-				t.Fatalf("apply: exit %d\n%s\n%s\n--- infra.yml:\n%s", code, out, errOut, psot)
-			}
-			for _, s := range exampleVolumes[ex].steps {
-				got := mustIn(t, s.domain, s.machine, false, s.script)
-				if s.want != "" && got != s.want {
-					t.Errorf("%s/%s: %s: got %q, want %q", s.domain, s.machine, s.script, got, s.want)
-				}
-			}
-			for rel, want := range exampleVolumes[ex].host {
-				if b, err := os.ReadFile(filepath.Join(base, rel)); err != nil || string(b) != want {
-					t.Errorf("host reads %s: %q, %v; want %q", rel, b, err, want)
-				}
-			}
-			out, errOut, code = anklume(t, dir, "import", "--infra", name, "--only-anklume", "-o", "imported.yml")
-			if code != 0 {
-				t.Fatalf("import: exit %d\n%s\n%s", code, out, errOut)
-			}
-			imported, err := os.ReadFile(filepath.Join(dir, "imported.yml"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			out, errOut, code = anklume(t, dir, "-f", "imported.yml", "plan", "--detailed-exitcode")
-			if code != 0 || !strings.Contains(out, "No changes.") {
-				t.Fatalf("plan of the imported file: exit %d\n%s\n%s\n--- imported:\n%s", code, out, errOut, imported)
-			}
-		})
-	}
-}
-
 // rolesVolumesPSOT is the plain-Ansible volume scenario: domains rv-a and
 // rv-b (subnets 10.200.73–74), share rw in rv-a and ro in rv-b, and
 // persistent data on rv-a1. %[1]s is the project_name, %[2]s the host base
@@ -394,7 +317,10 @@ shared_volumes:
 
 // TestRolesVolumesLive: `ansible-playbook site.yml` creates the host
 // directories as apply does (owned by the containers' root, 1777 for the
-// shared volume, 0755 for persistent data, parents 0750), the containers
+// shared volume, 0755 for persistent data, parents 0750), removing the
+// temporary directory an interrupted run left, hands over a persistent
+// data directory an older anklume made (root:root 0750; the file in it
+// keeps its owner), the containers
 // use them (write in the rw consumer, read and EROFS in the ro one), and
 // `anklume plan` then reports no change.
 func TestRolesVolumesLive(t *testing.T) {
@@ -412,8 +338,26 @@ func TestRolesVolumesLive(t *testing.T) {
 	if out, errOut, code := anklume(t, dir, "sync"); code != 0 {
 		t.Fatalf("sync: exit %d\n%s\n%s", code, out, errOut)
 	}
+	// An interrupted run left the temporary directory of the shared
+	// volume; an older anklume made rv-a1's persistent data directory
+	// root-owned, mode 0750, and the administrator put a file there.
+	keep := filepath.Join(base, "data/rv-a/rv-a1/keep")
+	for _, p := range []string{filepath.Join(base, "shares/.share.anklume-new"), keep} {
+		if err := os.MkdirAll(p, 0o750); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(keep, "admin.txt"), []byte("admin\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	playbook(t, dir)
 	root := hostdirs.ContainerRoot(os.ReadFile)
+	if _, err := os.Stat(filepath.Join(base, "shares/.share.anklume-new")); !os.IsNotExist(err) {
+		t.Errorf("the leftover temporary directory is still there: %v", err)
+	}
+	if got := owner(t, filepath.Join(keep, "admin.txt")); got != 0 {
+		t.Errorf("admin.txt: owner %d, want root's (the contents keep their owners)", got)
+	}
 	for _, c := range []struct {
 		rel  string
 		mode os.FileMode
@@ -433,7 +377,9 @@ func TestRolesVolumesLive(t *testing.T) {
 			t.Errorf("%s: mode %v owner %d, want %v %d", c.rel, got, owner(t, filepath.Join(base, c.rel)), c.mode, c.uid)
 		}
 	}
-	mustIn(t, "rv-a", "rv-a1", false, "echo a > /shared/share/a.txt; echo k > /keep/k.txt")
+	if got := mustIn(t, "rv-a", "rv-a1", false, "echo a > /shared/share/a.txt; echo k > /keep/k.txt; cat /keep/admin.txt"); got != "admin\n" {
+		t.Errorf("rv-a1 reads %q in its handed-over /keep", got)
+	}
 	if got := mustIn(t, "rv-b", "rv-b1", false, "cat /shared/share/a.txt; (echo x >> /shared/share/a.txt) 2>&1 | grep -o 'Read-only file system'"); got != "a\nRead-only file system\n" {
 		t.Errorf("rv-b1: %q", got)
 	}

@@ -609,15 +609,15 @@ func hostDirs(m *model.Infra, scope []*model.Domain) []hostdirs.Dir {
 		}
 	}
 	var out []hostdirs.Dir
-	add := func(p string, k hostdirs.Kind) {
+	add := func(p string, k hostdirs.Kind, chosen bool) {
 		if p != "" && !slices.ContainsFunc(out, func(d hostdirs.Dir) bool { return d.Path == p }) {
-			out = append(out, hostdirs.Dir{Path: p, Kind: k})
+			out = append(out, hostdirs.Dir{Path: p, Kind: k, Chosen: chosen})
 		}
 	}
 	for _, sv := range m.SharedVolumes {
 		for _, mt := range sv.Mounts {
 			if in[mt.Machine] {
-				add(sv.Source, hostdirs.Shared)
+				add(sv.Source, hostdirs.Shared, sv.Source == m.Global.SharedVolumesBase+"/"+sv.Name)
 				break
 			}
 		}
@@ -625,7 +625,7 @@ func hostDirs(m *model.Infra, scope []*model.Domain) []hostdirs.Dir {
 	for _, x := range m.Machines {
 		if in[x] {
 			for _, pd := range x.PersistentData {
-				add(pd.Source, hostdirs.Persistent)
+				add(pd.Source, hostdirs.Persistent, true)
 			}
 		}
 	}

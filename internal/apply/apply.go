@@ -76,9 +76,11 @@ type Options struct {
 	// (§4.11): only with the local daemon. See package hostdirs for their
 	// owner and mode.
 	HostDirs []hostdirs.Dir
-	// MakeDir creates one missing host directory (hostdirs.Create with
-	// the containers' root from /etc/subuid and /etc/subgid).
-	MakeDir func(hostdirs.Dir) error
+	// MakeDir creates one missing host directory, or hands over one that
+	// an older anklume made, and returns a note for the user when it did
+	// the latter (hostdirs.Ensure with the containers' root from
+	// /etc/subuid and /etc/subgid).
+	MakeDir func(hostdirs.Dir) (string, error)
 	// Nesting, when not nil, makes the instances created in this run get
 	// their context files once running (§9.9).
 	Nesting *Nesting
@@ -109,7 +111,7 @@ func (o *Options) defaults() {
 	}
 	if o.MakeDir == nil {
 		root := hostdirs.ContainerRoot(os.ReadFile)
-		o.MakeDir = func(d hostdirs.Dir) error { return hostdirs.Create(d, root) }
+		o.MakeDir = func(d hostdirs.Dir) (string, error) { return hostdirs.Ensure(d, root) }
 	}
 	if o.VMAgentWait <= 0 {
 		o.VMAgentWait = 120 * time.Second
@@ -247,15 +249,17 @@ func Execute(ctx context.Context, p *plan.Plan, opts Options) *Result {
 
 // ---- host directories and snapshots ----
 
-// hostDirs creates the missing host directories (§4.11, step 7).
+// hostDirs creates the missing host directories and hands over those an
+// older anklume made (§4.11, step 7).
 func (e *executor) hostDirs() {
 	for _, d := range e.opts.HostDirs {
-		if _, err := os.Stat(d.Path); err == nil {
-			continue
-		}
-		if err := e.opts.MakeDir(d); err != nil {
+		note, err := e.opts.MakeDir(d)
+		if err != nil {
 			e.res.Failed++
 			e.res.Failures = append(e.res.Failures, Failure{Kind: plan.KindDir, Name: d.Path, Op: "create", Err: err})
+		}
+		if note != "" {
+			fmt.Fprintf(e.opts.ErrOut, "note: %s\n", note)
 		}
 	}
 }

@@ -319,12 +319,12 @@ func TestHostDirs(t *testing.T) {
 	var created []string
 	r, out, errOut := run(t, f, createPlan(s), func(o *Options) {
 		o.HostDirs = []hostdirs.Dir{{Path: want, Kind: hostdirs.Persistent}, {Path: "/proc/forbidden/x", Kind: hostdirs.Shared}}
-		o.MakeDir = func(d hostdirs.Dir) error {
+		o.MakeDir = func(d hostdirs.Dir) (string, error) {
 			if f.Log().Len() != 0 {
 				t.Errorf("directory %s created after %d requests", d.Path, f.Log().Len())
 			}
 			created = append(created, d.Path)
-			return hostdirs.Create(d, hostdirs.Owner{UID: os.Getuid(), GID: os.Getgid()})
+			return "", hostdirs.Create(d, hostdirs.Owner{UID: os.Getuid(), GID: os.Getgid()})
 		}
 	})
 	if len(created) != 2 {

@@ -197,7 +197,7 @@ func TestProjectRestrictedAfterInstances(t *testing.T) {
 	}
 }
 
-func noMkdir(hostdirs.Dir) error { return nil }
+func noMkdir(hostdirs.Dir) (string, error) { return "", nil }
 
 // TestRepairRestoreLeftovers: a backup restore imports into the default
 // project under a temporary name, then moves and renames; one that

@@ -36,8 +36,15 @@
 //     are mode 0750, owned by root, so no other host user reaches the
 //     world-writable shared directories.
 //
-// anklume never changes the owner or mode of a directory that exists:
-// a `source` the user points at keeps what the user gave it. A directory
+// anklume never changes the owner or mode of a directory that exists,
+// with one exception: a directory at a path anklume chose (persistent
+// data, a shared volume without `source`) that is owned by root:root with
+// mode 0750 was made by an older anklume, before this design; no
+// container could use it. Apply hands it over (Repair): the final mode,
+// then the containers' root as owner, and a note says so. Its contents
+// keep their owners (the note gives the `chown -R` that hands them over
+// too): only the host could write there, so they are the administrator's.
+// A `source` the user points at keeps what the user gave it. A directory
 // appears at its final path only once its owner and mode are set (made
 // under a temporary name, then renamed), so an interrupted apply leaves
 // either nothing or a finished directory.
@@ -62,6 +69,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -90,6 +98,9 @@ const ParentMode fs.FileMode = 0o750
 type Dir struct {
 	Path string
 	Kind Kind
+	// Chosen is true when anklume chose Path (persistent data, a shared
+	// volume without `source`): only then may Repair change it.
+	Chosen bool
 }
 
 // Owner is a host uid and gid.
@@ -160,4 +171,70 @@ func Create(d Dir, o Owner) error {
 	}
 	_ = os.Remove(tmp) // gone after a rename; empty otherwise
 	return err
+}
+
+// legacyMode is the mode older anklume versions gave the directories.
+const legacyMode fs.FileMode = 0o750
+
+// Ensure creates d when it is missing (Create), or repairs it when an
+// older anklume made it (Repair). It returns a note for the user when it
+// repaired d, "" otherwise.
+func Ensure(d Dir, o Owner) (string, error) {
+	if _, err := os.Lstat(d.Path); errors.Is(err, fs.ErrNotExist) {
+		return "", Create(d, o)
+	}
+	return repair(d, o, Owner{})
+}
+
+// Legacy reports whether d, as it is on disk, is a directory made by an
+// older anklume that Repair would hand over: at a path anklume chose, a
+// real directory (not a link), owned by legacy (root:root for Repair) with
+// mode 0750, or already with its final mode when an earlier repair was cut
+// before the owner changed.
+func Legacy(d Dir) bool { return legacy(d, Owner{}) }
+
+func legacy(d Dir, old Owner) bool {
+	if !d.Chosen {
+		return false
+	}
+	st, err := os.Lstat(d.Path)
+	if err != nil || !st.IsDir() {
+		return false
+	}
+	sys, ok := st.Sys().(*syscall.Stat_t)
+	if !ok || int(sys.Uid) != old.UID || int(sys.Gid) != old.GID {
+		return false
+	}
+	m := st.Mode() & (fs.ModePerm | fs.ModeSticky | fs.ModeSetuid | fs.ModeSetgid)
+	return m == legacyMode || m == d.Kind.Mode()
+}
+
+// Repair hands a directory made by an older anklume (Legacy) to o: first
+// its final mode, then its owner, so a run cut in between leaves a
+// directory that is still Legacy and is finished by the next run. Its
+// contents are not touched. It returns the note for the user, "" when d
+// is not Legacy.
+func Repair(d Dir, o Owner) (string, error) { return repair(d, o, Owner{}) }
+
+func repair(d Dir, o, old Owner) (string, error) {
+	if !legacy(d, old) {
+		return "", nil
+	}
+	if err := os.Chmod(d.Path, d.Kind.Mode()); err != nil {
+		return "", err
+	}
+	if err := os.Lchown(d.Path, o.UID, o.GID); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("directory %s was made by an older anklume (owner root, mode 0750), which no container can use; "+
+		"it now belongs to the containers' root %d:%d, mode %s. The files in it keep their owners: "+
+		"chown -R %d:%d %s hands them over too", d.Path, o.UID, o.GID, d.Kind.Octal(), o.UID, o.GID, d.Path), nil
+}
+
+// Octal is Mode() as chmod writes it: 1777 or 0755.
+func (k Kind) Octal() string {
+	if k == Shared {
+		return "1777"
+	}
+	return "0755"
 }

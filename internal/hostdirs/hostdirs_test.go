@@ -2,9 +2,11 @@ package hostdirs
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 )
@@ -89,5 +91,98 @@ func TestCreate(t *testing.T) {
 	// A parent that cannot be made is an error.
 	if err := Create(Dir{Path: "/proc/forbidden/x"}, o); err == nil {
 		t.Error("no error under /proc")
+	}
+}
+
+// TestRepair: a directory an older anklume made (the legacy owner, mode
+// 0750, at a path anklume chose) is handed over: final mode, then owner,
+// files inside untouched, a note that names the chown -R; a run cut
+// between the two steps is finished by the next one; a user's `source`,
+// a directory with another owner or mode, and a link are left alone.
+func TestRepair(t *testing.T) {
+	base := t.TempDir()
+	me := Owner{UID: os.Getuid(), GID: os.Getgid()}
+	o := Owner{UID: 1000000, GID: 1000001}
+	if os.Geteuid() != 0 {
+		o = me
+	}
+	mk := func(name string, mode fs.FileMode) string {
+		p := filepath.Join(base, name)
+		if err := os.Mkdir(p, mode); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(p, mode); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	mode := func(p string) (fs.FileMode, int, int) {
+		st, err := os.Lstat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sys := st.Sys().(*syscall.Stat_t)
+		return st.Mode() & (fs.ModePerm | fs.ModeSticky), int(sys.Uid), int(sys.Gid)
+	}
+	old := mk("course", 0o750)
+	if err := os.WriteFile(filepath.Join(old, "lesson.txt"), []byte("x"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	half := mk("half", 0o755) // an earlier repair stopped after the chmod
+	theirs := mk("theirs", 0o750)
+	other := mk("other", 0o700)
+	link := filepath.Join(base, "link")
+	if err := os.Symlink(old, link); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		d        Dir
+		fixed    bool
+		wantMode fs.FileMode
+	}{
+		{Dir{Path: old, Kind: Shared, Chosen: true}, true, 0o777 | fs.ModeSticky},
+		{Dir{Path: half, Kind: Persistent, Chosen: true}, true, 0o755},
+		{Dir{Path: theirs, Kind: Shared}, false, 0o750},
+		{Dir{Path: other, Kind: Persistent, Chosen: true}, false, 0o700},
+		{Dir{Path: link, Kind: Shared, Chosen: true}, false, 0},
+	} {
+		note, err := repair(tc.d, o, me)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.d.Path, err)
+		}
+		if tc.fixed != (note != "") {
+			t.Errorf("%s: note %q, want one: %v", tc.d.Path, note, tc.fixed)
+		}
+		if tc.d.Path == link {
+			if m, _, _ := mode(link); m&fs.ModeType != 0 && m.Perm() != 0o777 {
+				t.Errorf("link changed: %v", m)
+			}
+			continue
+		}
+		m, uid, gid := mode(tc.d.Path)
+		wantOwner := me
+		if tc.fixed {
+			wantOwner = o
+		}
+		if m != tc.wantMode || uid != wantOwner.UID || gid != wantOwner.GID {
+			t.Errorf("%s: mode %v owner %d:%d, want %v %+v", tc.d.Path, m, uid, gid, tc.wantMode, wantOwner)
+		}
+	}
+	if m, uid, _ := mode(filepath.Join(old, "lesson.txt")); m != 0o640 || uid != me.UID {
+		t.Errorf("a file inside changed: %v uid %d", m, uid)
+	}
+	note, _ := repair(Dir{Path: mk("again", 0o750), Kind: Shared, Chosen: true}, o, me)
+	if want := fmt.Sprintf("mode 1777. The files in it keep their owners: chown -R %d:%d %s hands them over too", o.UID, o.GID, filepath.Join(base, "again")); !strings.HasSuffix(note, want) {
+		t.Errorf("note %q, want the end %q", note, want)
+	}
+	// Ensure creates a missing directory and does not touch a finished one.
+	fresh := Dir{Path: filepath.Join(base, "fresh"), Kind: Persistent, Chosen: true}
+	for range 2 {
+		if note, err := Ensure(fresh, o); note != "" || err != nil {
+			t.Fatalf("Ensure: %q, %v", note, err)
+		}
+	}
+	if m, uid, _ := mode(fresh.Path); m != 0o755 || uid != o.UID {
+		t.Errorf("fresh: %v uid %d", m, uid)
 	}
 }

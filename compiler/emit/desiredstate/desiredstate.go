@@ -53,6 +53,10 @@ func Render(s *incus.State) []byte {
 		// owned projects belong to a disabled domain rather than to a
 		// removed one.
 		{Key: "disabled_domains", Value: disabled},
+		// Not in the §6.6 shape either: the infra roles hand over a
+		// shared volume's directory made by an older anklume only when
+		// anklume chose its path, <shared_volumes_base>/<name>.
+		{Key: "shared_volumes_base", Value: yamlw.Str(s.SharedVolumesBase)},
 		{Key: "networks", Value: nets},
 		{Key: "projects", Value: projects},
 	})

@@ -100,6 +100,7 @@ type doc struct {
 	Prefix      string    `yaml:"prefix"`
 	StoragePool string    `yaml:"storage_pool"`
 	Disabled    []string  `yaml:"disabled_domains"`
+	SharedBase  string    `yaml:"shared_volumes_base"`
 	Networks    []netDoc  `yaml:"networks"`
 	Projects    []projDoc `yaml:"projects"`
 }
@@ -212,7 +213,7 @@ func TestExamples(t *testing.T) {
 			for i := 0; i < len(top.Content); i += 2 {
 				keys = append(keys, top.Content[i].Value)
 			}
-			if want := []string{"format", "infra", "prefix", "storage_pool", "disabled_domains", "networks", "projects"}; !reflect.DeepEqual(keys, want) {
+			if want := []string{"format", "infra", "prefix", "storage_pool", "disabled_domains", "shared_volumes_base", "networks", "projects"}; !reflect.DeepEqual(keys, want) {
 				t.Errorf("top-level keys %v, want %v", keys, want)
 			}
 			var d doc
@@ -222,6 +223,9 @@ func TestExamples(t *testing.T) {
 				t.Fatalf("decode: %v", err)
 			}
 			s := incus.Desired(m)
+			if d.SharedBase != s.SharedVolumesBase || d.SharedBase == "" {
+				t.Errorf("shared_volumes_base %q, want %q", d.SharedBase, s.SharedVolumesBase)
+			}
 			if !slices.Equal(d.Disabled, s.DisabledDomains) {
 				t.Errorf("disabled_domains %v, want %v", d.Disabled, s.DisabledDomains)
 			}
@@ -273,7 +277,7 @@ func TestExamples(t *testing.T) {
 // TestEmpty: a nil state renders the header and empty lists.
 func TestEmpty(t *testing.T) {
 	got := string(Render(nil))
-	want := "format: 1\ninfra: ''\nprefix: ''\nstorage_pool: ''\ndisabled_domains: []\nnetworks: []\nprojects: []\n"
+	want := "format: 1\ninfra: ''\nprefix: ''\nstorage_pool: ''\ndisabled_domains: []\nshared_volumes_base: ''\nnetworks: []\nprojects: []\n"
 	if got != want {
 		t.Errorf("got:\n%s\nwant:\n%s", got, want)
 	}

@@ -20,6 +20,7 @@ func Desired(m *model.Infra) *State {
 	s.Infra = m.ProjectName
 	s.Prefix = m.Prefix
 	s.StoragePool = m.StoragePool
+	s.SharedVolumesBase = m.Global.SharedVolumesBase
 	for _, d := range m.EnabledDomains() {
 		s.Networks = append(s.Networks, network(m, d))
 		s.Projects = append(s.Projects, project(m, d))

@@ -77,6 +77,10 @@ type State struct {
 	Prefix string
 	// StoragePool is global.storage_pool.
 	StoragePool string
+	// SharedVolumesBase is global.shared_volumes_base: a shared volume
+	// whose source is <base>/<name> has a directory anklume chose (see
+	// package hostdirs, which may repair those).
+	SharedVolumesBase string
 	// Networks holds one bridge per enabled domain, in domain order.
 	Networks []*Network
 	// Projects holds one project per enabled domain, in domain order.
