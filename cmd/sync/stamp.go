@@ -17,6 +17,7 @@ import (
 	"github.com/anklume/anklume/compiler/model"
 	"github.com/anklume/anklume/compiler/resolve"
 	"github.com/anklume/anklume/compiler/tree"
+	"github.com/anklume/anklume/internal/aiaccess"
 	"github.com/anklume/anklume/internal/syncstamp"
 )
 
@@ -94,8 +95,17 @@ func (s *stamper) fresh() bool {
 // diagnostics dl it printed after the PSOT's own warnings, and the output
 // the next run would print (every one of the n files unchanged, and the
 // orphan report). A failure only costs the next run its shortcut.
+//
+// An infrastructure with an exclusive AI access gets no stamp: its tree
+// follows the holder recorded in Incus (package aiaccess), which an
+// `anklume ai switch` from anywhere changes without touching the PSOT or
+// the tree.
 func (s *stamper) save(m *model.Infra, files []tree.File, dl diag.List, n int) {
 	if !s.ok {
+		return
+	}
+	if aiaccess.Exclusive(m) {
+		s.store.Remove(s.base)
 		return
 	}
 	paths := make([]string, 0, len(files))

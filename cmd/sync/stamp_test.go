@@ -222,3 +222,21 @@ func TestStampMisses(t *testing.T) {
 		})
 	}
 }
+
+// TestStampNotForExclusiveAI: the tree of an infrastructure with an
+// exclusive AI access follows the holder recorded in Incus, which changes
+// without the PSOT or the tree: its syncs never take the shortcut.
+func TestStampNotForExclusiveAI(t *testing.T) {
+	psot := strings.Replace(stampPSOT, "  addressing: {}\n", "  addressing: {}\n  ai_access_policy: exclusive\n  ai_access_default: work\n", 1) +
+		"  ai-tools:\n    trust_level: semi-trusted\n    machines:\n      chat: {type: lxc}\n"
+	r := &stampRun{t: t, dir: setup(t, map[string]string{"infra.yml": psot}), cache: t.TempDir()}
+	for i := range 3 {
+		r.later = time.Duration(i) * time.Minute
+		if _, errOut, hit := r.run(); hit {
+			t.Fatalf("sync %d took the shortcut\n%s", i, errOut)
+		}
+	}
+	if ms, _ := filepath.Glob(filepath.Join(r.cache, "anklume", "sync-*.stamp")); len(ms) != 0 {
+		t.Errorf("stamps %v", ms)
+	}
+}
