@@ -6,7 +6,7 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 COMMIT   ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS  := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 
-.PHONY: all build demo test vet fmt-check bench bench-e2e bench-scale e2e-setup fuzz lint clean help
+.PHONY: all build demo test vet fmt-check bench bench-e2e bench-scale e2e-setup cluster-up cluster-down cluster-member-stop cluster-member-start fuzz lint clean help
 
 all: build
 
@@ -18,6 +18,10 @@ help:
 	@echo "e2e-setup  as root (sudo when needed): install and start Incus 6.0 LTS, pool and test image"
 	@echo "bench-e2e  live apply benchmarks on the local Incus daemon (after e2e-setup)"
 	@echo "bench-scale live benchmark of a 100 x 3 container lab (300 instances, 100 bridges)"
+	@echo "cluster-up  as root: a 3-member Incus test cluster (m1 m2 m3, group lab = m2 m3);"
+	@echo "            prints the export lines to use it: eval \"\$$(make -s cluster-up)\""
+	@echo "cluster-member-stop M=m3 / cluster-member-start M=m3   stop / restart one member"
+	@echo "cluster-down  remove the test cluster and everything on it"
 	@echo "fuzz       every fuzz target for FUZZTIME (default 30s) each"
 	@echo "lint       go vet, gofmt check, and staticcheck when installed"
 	@echo "clean      remove bin/"
@@ -59,6 +63,24 @@ bench-e2e:
 # no-op apply, status, plan after one change, peak RSS. Heavy: run it alone.
 bench-scale:
 	$(GO) test ./e2e -run '^$$' -bench Scale -benchtime 1x -timeout 60m -v
+
+# The test cluster (scripts/cluster-up.sh): three incusd, each in its own
+# network and mount namespace with its own INCUS_DIR below
+# ANKLUME_CLUSTER_DIR (default /var/lib/anklume-cluster), beside the host's
+# daemon, which it never touches. cluster-up prints on stdout only the lines
+# that point incus and anklume at it: eval "$$(make -s cluster-up)".
+M ?=
+cluster-up:
+	@$(SUDO) bash scripts/cluster-up.sh
+
+cluster-down:
+	@$(SUDO) bash scripts/cluster-down.sh
+
+cluster-member-stop:
+	@$(SUDO) bash scripts/cluster-member.sh stop "$(M)"
+
+cluster-member-start:
+	@$(SUDO) bash scripts/cluster-member.sh start "$(M)"
 
 # Each fuzz target runs alone: `go test -fuzz` accepts one target per package.
 fuzz:
