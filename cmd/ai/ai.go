@@ -28,7 +28,9 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 
 	"github.com/lxc/incus/v6/shared/api"
@@ -36,8 +38,10 @@ import (
 
 	"github.com/anklume/anklume/cmd/cmdutil"
 	snapshotcmd "github.com/anklume/anklume/cmd/snapshot"
+	"github.com/anklume/anklume/compiler/emit"
 	"github.com/anklume/anklume/compiler/emit/incus"
 	"github.com/anklume/anklume/compiler/model"
+	"github.com/anklume/anklume/compiler/tree"
 	"github.com/anklume/anklume/internal/aiaccess"
 	"github.com/anklume/anklume/internal/incusx"
 	"github.com/anklume/anklume/internal/lock"
@@ -82,10 +86,11 @@ func NewCmdAI(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 		Short: "Give the exclusive access to ai-tools to another domain",
 		Long: "Stop the GPU machines of ai-tools, record DOMAIN as the holder on the Incus\n" +
 			"projects, load the nftables rules that let DOMAIN, and no other domain, open\n" +
-			"connections into ai-tools, flush GPU memory with nvidia-smi (when installed),\n" +
-			"and start the GPU machines again. plan, apply, status, nftables render and\n" +
-			"deploy, and sync (so ansible-playbook site.yml too) keep the new holder until\n" +
-			"the next switch. Needs root for the nftables rules.",
+			"connections into ai-tools, rewrite the generated tree (when sync made one),\n" +
+			"flush GPU memory with nvidia-smi (when installed), and start the GPU machines\n" +
+			"again. plan, apply, status, nftables render and deploy, and sync (so\n" +
+			"ansible-playbook site.yml too) keep the new holder until the next switch.\n" +
+			"Needs root for the nftables rules.",
 		Example: "  anklume ai switch pro --dry-run\n  anklume ai switch pro\n  anklume ai switch perso --no-flush",
 		Args: func(c *cobra.Command, args []string) error {
 			if len(args) != 1 {
@@ -351,6 +356,7 @@ func (opts *Options) move(ctx context.Context, srv incusx.Server, projects []api
 			return err
 		}
 	}
+	opts.resync(base, target)
 	switch {
 	case !doFlush:
 	case nvErr != nil:
@@ -363,6 +369,25 @@ func (opts *Options) move(ctx context.Context, srv incusx.Server, projects []api
 		}
 	}
 	return nil
+}
+
+// resync rewrites the generated tree in base, when sync made one
+// (incus/desired-state.yml exists), from target, as sync would now: the
+// desired state records the new holder and its policy, so that
+// ansible-playbook site.yml keeps the switch instead of undoing it. A tree
+// that cannot be written (a marker broken by hand, say) is left as it is,
+// with a warning: the switch itself is done.
+func (opts *Options) resync(base string, target *model.Infra) {
+	if _, err := os.Stat(filepath.Join(base, "incus", "desired-state.yml")); err != nil {
+		return
+	}
+	plan, err := tree.NewPlan(base, emit.Tree(target), false)
+	if err == nil {
+		err = plan.Apply(io.Discard, tree.Options{Brief: true, KeepOld: true})
+	}
+	if err != nil {
+		fmt.Fprintf(opts.IO.ErrOut, "warning: the generated tree in %s still gives the access to the old holder (%s): run anklume sync\n", base, err)
+	}
 }
 
 // recordHolder sets the holder and policies keys of project name to those

@@ -107,6 +107,9 @@ func TestSwitch(t *testing.T) {
 		len(s.deployed) != 0 || len(holderKeys(t, s)) != 0 {
 		t.Errorf("dry run: %+v, %d deploys, keys %v", got, len(s.deployed), holderKeys(t, s))
 	}
+	if got := s.e.Run(nil, "sync"); got.Code != 0 {
+		t.Fatalf("sync: %+v", got)
+	}
 	s.e.Fake.Log().Reset()
 	got = s.run("switch", "pro")
 	if got.Code != 0 || got.Stdout != "ai switch: the access to ai-tools moved from work to pro (1 GPU instances restarted)\n" {
@@ -134,21 +137,27 @@ func TestSwitch(t *testing.T) {
 	if got := s.e.Run(nil, "plan", "--detailed-exitcode"); got.Code != 0 || !strings.HasSuffix(got.Stdout, "No changes. Incus matches the configuration.\n") {
 		t.Errorf("plan after switch: %+v", got)
 	}
-	// nftables render prints what deploy loaded, and sync writes a tree
-	// that keeps the switch: ansible-playbook site.yml loads pro's rules
+	// The switch rewrote the tree sync had made, nftables render prints
+	// what deploy loaded, and sync writes the same tree again: the tree
+	// keeps the switch, so ansible-playbook site.yml loads pro's rules
 	// and records pro on the projects.
+	checkTree := func(when string) {
+		t.Helper()
+		rs, _ := os.ReadFile(filepath.Join(s.e.Dir, "nftables", "anklume-isolation.nft"))
+		desired, _ := os.ReadFile(filepath.Join(s.e.Dir, "incus", "desired-state.yml"))
+		if !strings.Contains(string(rs), "AI access: pro -> ai-tools") || strings.Contains(string(rs), "AI access: work -> ai-tools") ||
+			strings.Count(string(desired), incus.KeyAIAccessHolder+": pro") != 3 {
+			t.Errorf("tree %s:\n%s\n%s", when, rs, desired)
+		}
+	}
+	checkTree("right after the switch")
 	if got := s.e.Run(nil, "nftables", "render"); got.Code != 0 || got.Stdout != rules {
 		t.Errorf("nftables render after switch: exit %d, %s\nwant the deployed rules:\n%s", got.Code, got.Stderr, rules)
 	}
-	if got := s.e.Run(nil, "sync"); got.Code != 0 {
-		t.Fatalf("sync: %+v", got)
+	if got := s.e.Run(nil, "sync"); got.Code != 0 || !strings.Contains(got.Stdout, "0 created, 0 updated") {
+		t.Fatalf("sync after the switch changed the tree: %+v", got)
 	}
-	tree, _ := os.ReadFile(filepath.Join(s.e.Dir, "nftables", "anklume-isolation.nft"))
-	desired, _ := os.ReadFile(filepath.Join(s.e.Dir, "incus", "desired-state.yml"))
-	if !strings.Contains(string(tree), "AI access: pro -> ai-tools") || strings.Contains(string(tree), "AI access: work -> ai-tools") ||
-		strings.Count(string(desired), incus.KeyAIAccessHolder+": pro") != 3 {
-		t.Errorf("synced tree after switch:\n%s\n%s", tree, desired)
-	}
+	checkTree("after sync")
 	// import, then plan on the imported file: no changes.
 	imported := filepath.Join(t.TempDir(), "imported.yml")
 	if got := s.e.Run(nil, "import", "-o", imported); got.Code != 0 {
