@@ -332,6 +332,7 @@ func (opts *Options) locked(ctx context.Context, srv incusx.Server, m *model.Inf
 	}
 	if remote == "" {
 		dopts.DirExists = dirExists
+		dopts.LegacyDir = hostdirs.Legacy
 	}
 	p, err := reconcile.Diff(want, obs, dopts)
 	if p != nil {

@@ -24,6 +24,7 @@ import (
 	"github.com/anklume/anklume/compiler/reach"
 	"github.com/anklume/anklume/compiler/reach/nfteval"
 	"github.com/anklume/anklume/internal/aiaccess"
+	"github.com/anklume/anklume/internal/hostdirs"
 	"github.com/anklume/anklume/internal/incusx"
 	"github.com/anklume/anklume/internal/metacache"
 	nftsys "github.com/anklume/anklume/internal/nftables"
@@ -191,6 +192,7 @@ func Run(opts *Options) error {
 	}
 	if remote == "" {
 		ropts.DirExists = opts.DirExists
+		ropts.LegacyDir = hostdirs.Legacy
 	}
 	p, err := reconcile.Diff(want, obs, ropts)
 	if p != nil {

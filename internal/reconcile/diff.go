@@ -12,6 +12,7 @@ import (
 
 	"github.com/anklume/anklume/compiler/emit/incus"
 	"github.com/anklume/anklume/compiler/model"
+	"github.com/anklume/anklume/internal/hostdirs"
 	"github.com/anklume/anklume/internal/lock"
 	"github.com/anklume/anklume/internal/plan"
 	"github.com/anklume/anklume/internal/suggest"
@@ -38,6 +39,10 @@ type Options struct {
 	// DirExists tells whether a host directory exists (local daemon
 	// only). Nil skips the missing-directory notes.
 	DirExists func(string) bool
+	// LegacyDir tells whether an existing host directory is one an older
+	// anklume made, which apply hands over (hostdirs.Legacy). Nil skips
+	// those notes.
+	LegacyDir func(hostdirs.Dir) bool
 	// ResolveImage turns an image reference into an instance source
 	// (incusx.Server.ResolveImage). Nil knows only local aliases and the
 	// built-in "images" remote.
@@ -708,16 +713,26 @@ func (d *differ) globalNotes() {
 			d.note(plan.KindImage, im.From, "", "", "mapped to "+im.To+" by ANKLUME_IMAGE_MAP", false)
 		}
 	}
-	dirs := map[string]bool{}
+	dirs := map[string]hostdirs.Dir{}
+	svBase := ""
+	if m := d.opts.Model; m != nil {
+		svBase = m.Global.SharedVolumesBase
+	}
 	for _, pr := range d.want.Projects {
 		if !d.scope[pr.Domain] {
 			continue
 		}
 		for _, x := range pr.Instances {
 			for name, dev := range x.Devices {
-				if (strings.HasPrefix(name, "sv-") || strings.HasPrefix(name, "pd-")) &&
-					dev["type"] == "disk" && strings.HasPrefix(dev["source"], "/") {
-					dirs[dev["source"]] = true
+				src := dev["source"]
+				if dev["type"] != "disk" || !strings.HasPrefix(src, "/") {
+					continue
+				}
+				switch {
+				case strings.HasPrefix(name, "pd-"):
+					dirs[src] = hostdirs.Dir{Path: src, Kind: hostdirs.Persistent, Chosen: true}
+				case strings.HasPrefix(name, "sv-"):
+					dirs[src] = hostdirs.Dir{Path: src, Kind: hostdirs.Shared, Chosen: svBase != "" && src == svBase+"/"+name[len("sv-"):]}
 				}
 			}
 		}
@@ -733,6 +748,8 @@ func (d *differ) globalNotes() {
 			d.note(plan.KindDir, p, "", "", "must exist on the Incus host", false)
 		case d.opts.DirExists != nil && !d.opts.DirExists(p):
 			d.note(plan.KindDir, p, "", "", "missing; apply creates it", false)
+		case d.opts.LegacyDir != nil && d.opts.LegacyDir(dirs[p]):
+			d.note(plan.KindDir, p, "", "", "made by an older anklume (owner root, mode 0750), which no container can use; apply hands it to the containers' root", false)
 		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/lxc/incus/v6/shared/api"
 
+	"github.com/anklume/anklume/internal/hostdirs"
 	"github.com/anklume/anklume/internal/incusx"
 	"github.com/anklume/anklume/internal/plan"
 )
@@ -201,11 +202,31 @@ func TestHostDirectories(t *testing.T) {
 	src := psot(d) + "shared_volumes:\n  code:\n    consumers: {work: rw}\n"
 	m, want := compile(t, src)
 	f := incusx.NewFake()
-	p := mustPlan(t, f, m, want, Options{DirExists: func(p string) bool { return p == "/srv/anklume/shares/code" }})
+	var asked []hostdirs.Dir
+	p := mustPlan(t, f, m, want, Options{DirExists: func(p string) bool { return p == "/srv/anklume/shares/code" },
+		LegacyDir: func(d hostdirs.Dir) bool { asked = append(asked, d); return false }})
 	got := text(t, p)
 	contains(t, got, "! directory /srv/anklume/data/work/web/home: missing; apply creates it")
 	if strings.Contains(got, "shares/code") {
 		t.Errorf("existing directory listed:\n%s", got)
+	}
+	if len(asked) != 1 || asked[0] != (hostdirs.Dir{Path: "/srv/anklume/shares/code", Kind: hostdirs.Shared, Chosen: true}) {
+		t.Errorf("LegacyDir asked about %+v", asked)
+	}
+	// An existing directory an older anklume made is named, once.
+	p = mustPlan(t, f, m, want, Options{DirExists: func(string) bool { return true },
+		LegacyDir: func(d hostdirs.Dir) bool { return d.Kind == hostdirs.Persistent && d.Chosen }})
+	got = text(t, p)
+	contains(t, got, "! directory /srv/anklume/data/work/web/home: made by an older anklume (owner root, mode 0750), which no container can use; apply hands it to the containers' root")
+	if strings.Contains(got, "shares/code") {
+		t.Errorf("a finished directory listed:\n%s", got)
+	}
+	// A shared volume with its own source is the user's: never chosen.
+	m2, want2 := compile(t, psot(d)+"shared_volumes:\n  code:\n    source: /data/code\n    consumers: {work: rw}\n")
+	asked = nil
+	mustPlan(t, f, m2, want2, Options{DirExists: func(string) bool { return true }, LegacyDir: func(d hostdirs.Dir) bool { asked = append(asked, d); return false }})
+	if len(asked) != 2 || !slices.Contains(asked, hostdirs.Dir{Path: "/data/code", Kind: hostdirs.Shared}) {
+		t.Errorf("LegacyDir asked about %+v", asked)
 	}
 	p = mustPlan(t, f, m, want, Options{Remote: true})
 	contains(t, text(t, p), "! directory /srv/anklume/data/work/web/home: must exist on the Incus host",
