@@ -15,6 +15,8 @@ require (
 
 require github.com/creack/pty v1.1.24
 
+require go.yaml.in/yaml/v3 v3.0.4 // indirect
+
 require (
 	filippo.io/age v1.2.1
 	filippo.io/edwards25519 v1.1.0 // indirect
