@@ -8,6 +8,7 @@ import (
 
 	"github.com/anklume/anklume/cmd/root"
 	versioncmd "github.com/anklume/anklume/cmd/version"
+	"github.com/anklume/anklume/internal/gctune"
 	"github.com/anklume/anklume/schema"
 )
 
@@ -19,6 +20,7 @@ var (
 )
 
 func main() {
+	gctune.Start(os.Getenv)
 	bi, _ := debug.ReadBuildInfo()
 	f := root.NewFactory(versioncmd.Resolve(version, commit, bi), schema.JSON, schema.Part)
 	os.Exit(int(root.Main(f, os.Args[1:])))
