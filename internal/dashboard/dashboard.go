@@ -52,13 +52,19 @@ const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 's
 //go:embed assets
 var assets embed.FS
 
+// The templates are parsed on the first request, not at start: every
+// anklume command links this package.
 var (
-	pageTmpl = template.Must(template.New("page.html").Funcs(template.FuncMap{
-		"bytes":   humanBytes,
-		"seconds": func(s float64) string { return fmt.Sprintf("%.1f s", s) },
-	}).ParseFS(assets, "assets/page.html"))
+	pageTmpl = sync.OnceValue(func() *template.Template {
+		return template.Must(template.New("page.html").Funcs(template.FuncMap{
+			"bytes":   humanBytes,
+			"seconds": func(s float64) string { return fmt.Sprintf("%.1f s", s) },
+		}).ParseFS(assets, "assets/page.html"))
+	})
 	// The style sheet only holds values of anklume's own colour table.
-	cssTmpl = texttemplate.Must(texttemplate.New("app.css").ParseFS(assets, "assets/app.css"))
+	cssTmpl = sync.OnceValue(func() *texttemplate.Template {
+		return texttemplate.Must(texttemplate.New("app.css").ParseFS(assets, "assets/app.css"))
+	})
 )
 
 // Server is the dashboard's HTTP handler.
@@ -192,7 +198,7 @@ func (s *Server) page(w http.ResponseWriter, r *http.Request) {
 	data.Graph = Layout(s.Model)
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
-	if err := pageTmpl.Execute(w, data); err != nil {
+	if err := pageTmpl().Execute(w, data); err != nil {
 		http.Error(w, "rendering the page: "+err.Error(), http.StatusInternalServerError)
 	}
 }
@@ -256,7 +262,7 @@ func (s *Server) js(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) css(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/css; charset=utf-8")
-	if err := cssTmpl.Execute(w, trust.Levels()); err != nil {
+	if err := cssTmpl().Execute(w, trust.Levels()); err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode/utf8"
 )
 
@@ -325,8 +326,12 @@ const (
 )
 
 // resolverRe matches every string a YAML 1.1 or 1.2 core resolver reads as
-// something other than a string (§6.4 rule 2, first item).
-var resolverRe = regexp.MustCompile(`^(?:` + strings.Join([]string{
+// something other than a string (§6.4 rule 2, first item). It is compiled
+// on first use, not at start: most commands never write YAML.
+var resolverRe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(resolverPattern) })
+
+// resolverPattern is resolverRe's expression.
+var resolverPattern = `^(?:` + strings.Join([]string{
 	// null
 	`~|null|Null|NULL|`,
 	// bool
@@ -352,7 +357,7 @@ var resolverRe = regexp.MustCompile(`^(?:` + strings.Join([]string{
 	`[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}(?:[Tt]|[ \t]+)[0-9]{1,2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]*)?(?:[ \t]*(?:Z|[-+][0-9]{1,2}(?::[0-9]{2})?))?`,
 	// merge, value
 	`<<|=`,
-}, "|") + `)$`)
+}, "|") + `)$`
 
 // resolverBytes are the bytes a resolverRe match that starts with a digit
 // or one of `-+.~<=` can hold.
@@ -405,7 +410,7 @@ func StyleOf(s string) Style {
 		}
 	}
 	switch {
-	case s == "", mayResolve(s) && resolverRe.MatchString(s),
+	case s == "", mayResolve(s) && resolverRe().MatchString(s),
 		strings.HasPrefix(s, " "), strings.HasSuffix(s, " "),
 		strings.Contains(s, ": "), strings.Contains(s, " #"), strings.HasSuffix(s, ":"),
 		strings.ContainsRune(indicators, rune(s[0])):
