@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -230,12 +231,44 @@ func (e *benchEnv) preseed(b *testing.B) {
 // environment env, and fails b unless it ends with want.
 func (e *benchEnv) apply(b *testing.B, env []string, want string) string {
 	b.Helper()
-	out, errOut, code := runAnklume(b, e.bin, e.dir, env, "apply", "--yes", "--no-nftables",
+	cmd := scCommand(b, e.bin, e.dir, env, "apply", "--yes", "--no-nftables",
 		"--no-provision", "--no-snapshot", "-j", fmt.Sprint(benchJobs))
-	if code != 0 || !strings.HasSuffix(out, want) {
-		b.Fatalf("apply: exit %d\n%s\n%s", code, out, errOut)
+	var out, errOut strings.Builder
+	tr := &traceWriter{start: time.Now()}
+	cmd.Stdout, cmd.Stderr = io.MultiWriter(&out, tr), io.MultiWriter(&errOut, tr)
+	code := exitCode(b, cmd.Run(), cmd.Args)
+	if code != 0 || !strings.HasSuffix(out.String(), want) {
+		b.Fatalf("apply: exit %d\n%s\n%s", code, out.String(), errOut.String())
 	}
-	return out
+	if os.Getenv("ANKLUME_BENCH_TRACE") != "" {
+		b.Logf("apply timeline (ANKLUME_BENCH_TRACE), exit at +%.3f s:\n%s", time.Since(tr.start).Seconds(), tr.b.String())
+	}
+	return out.String()
+}
+
+// traceWriter prefixes every line written to it with the time since
+// start: the timeline of an apply (ANKLUME_BENCH_TRACE).
+type traceWriter struct {
+	mu      sync.Mutex
+	start   time.Time
+	b       strings.Builder
+	partial bool
+}
+
+func (w *traceWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, line := range strings.SplitAfter(string(p), "\n") {
+		if line == "" {
+			continue
+		}
+		if !w.partial {
+			fmt.Fprintf(&w.b, "+%7.3f s  ", time.Since(w.start).Seconds())
+		}
+		w.b.WriteString(line)
+		w.partial = !strings.HasSuffix(line, "\n")
+	}
+	return len(p), nil
 }
 
 // direct creates and starts every instance of the desired state through
@@ -307,18 +340,26 @@ func BenchmarkApply(b *testing.B) {
 				// Both sides alternate, benchRounds times, so that a burst
 				// of load on the shared machine weighs on both alike; the
 				// ratio is of the summed times.
+				// The tree is synced first, as a user's `anklume sync` does
+				// before a first apply: the rounds time apply against an
+				// up-to-date tree, never the first write of its files.
 				var ank, raw time.Duration
 				b.StopTimer()
+				if out, errOut, code := runAnklume(b, e.bin, e.dir, nil, "sync", "-q"); code != 0 {
+					b.Fatalf("sync: exit %d\n%s\n%s", code, out, errOut)
+				}
 				for range b.N {
 					for r := range benchRounds() {
-						e.reset(b)
-						start := time.Now()
-						e.apply(b, nil, created)
-						a := time.Since(start)
-						e.reset(b)
-						start = time.Now()
-						e.direct(b)
-						d := time.Since(start)
+						var a, d time.Duration
+						sides := []func(){
+							func() { e.reset(b); start := time.Now(); e.apply(b, nil, created); a = time.Since(start) },
+							func() { e.reset(b); start := time.Now(); e.direct(b); d = time.Since(start) },
+						}
+						if r%2 == 1 { // who goes first alternates too
+							sides[0], sides[1] = sides[1], sides[0]
+						}
+						sides[0]()
+						sides[1]()
 						ank, raw = ank+a, raw+d
 						b.Logf("round %d: anklume apply %.2f s, raw API %.2f s (%.2f×); load %s", r+1, a.Seconds(), d.Seconds(), a.Seconds()/d.Seconds(), loadAvg())
 					}
