@@ -111,11 +111,14 @@ check after-b ai-b1
 
 // TestAISwitchLive: the switch on the live daemon and real packets: before
 // it ai-a reaches ai-tools and ai-b does not, after it the reverse; plan
-// is then empty, import round-trips (plan of the imported file is empty)
-// and ai status names ai-b.
+// is then empty; the switch rewrote the synced tree, so
+// ansible-playbook site.yml keeps ai-b on the projects and plan stays
+// empty; import round-trips (plan of the imported file is empty) and ai
+// status names ai-b.
 func TestAISwitchLive(t *testing.T) {
 	needIncus(t)
 	needRoot(t, "unshare", "nft", "ip", "mount")
+	needTools(t, "ansible-playbook")
 	aiCleanup()
 	t.Cleanup(aiCleanup)
 	infra := scName(t, "ai")
@@ -124,6 +127,9 @@ func TestAISwitchLive(t *testing.T) {
 	out, errOut, code := scApply(t, dir, "--no-nftables") // retries while another run holds the Incus lock
 	if code != 0 {
 		t.Fatalf("apply: exit %d\n%s\n%s", code, out, errOut)
+	}
+	if out, errOut, code = runAnklume(t, bin, dir, nil, "sync"); code != 0 {
+		t.Fatalf("sync: exit %d\n%s\n%s", code, out, errOut)
 	}
 	helper, err := os.Executable()
 	if err != nil {
@@ -144,6 +150,20 @@ func TestAISwitchLive(t *testing.T) {
 		}
 	}
 	scPlanEmpty(t, dir, "after ai switch")
+	// The switch rewrote the tree: ansible-playbook site.yml keeps it.
+	rs, _ := os.ReadFile(filepath.Join(dir, "nftables", "anklume-isolation.nft"))
+	desired, _ := os.ReadFile(filepath.Join(dir, "incus", "desired-state.yml"))
+	if !strings.Contains(string(rs), "AI access: ai-b -> ai-tools") || strings.Contains(string(rs), "AI access: ai-a -> ai-tools") ||
+		strings.Count(string(desired), "user.anklume.ai_access_holder: ai-b") != 3 {
+		t.Errorf("tree after the switch:\n%s\n%s", rs, desired)
+	}
+	playbook(t, dir)
+	for _, p := range []string{"ai-a", "ai-b", "ai-tools"} {
+		if h := strings.TrimSpace(mustRun(t, "", "incus", "project", "get", p, "user.anklume.ai_access_holder")); h != "ai-b" {
+			t.Errorf("project %s after ansible-playbook: holder %q, want ai-b", p, h)
+		}
+	}
+	scPlanEmpty(t, dir, "after ansible-playbook")
 	out, errOut, code = runAnklume(t, bin, dir, nil, "ai", "status")
 	if code != 0 || !strings.Contains(out, "holder: ai-b (moved by anklume ai switch; ai_access_default is ai-a)") {
 		t.Errorf("ai status: exit %d %q %q", code, out, errOut)

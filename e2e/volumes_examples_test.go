@@ -1,10 +1,3 @@
-//go:build pendinglive
-
-// This file holds live tests written at the end of a session that never got a
-// run on the shared daemon. They are kept out of the build (tag pendinglive)
-// until a session runs them: go test -tags pendinglive ./e2e -run ...
-// then removes this tag.
-
 package e2e
 
 import (
