@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"bufio"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -167,6 +169,66 @@ func TestVerifyLive(t *testing.T) {
 	if t.Failed() {
 		t.Fatalf("verify -v:\n%s", out)
 	}
+	// verify --json: the same run as one document a program can read.
+	doc := vfJSON(t, dir, state, 0)
+	if !doc.OK || doc.Mismatches != 0 || doc.Probes == 0 || doc.Probes != len(doc.Results) || doc.Infra != infra || len(doc.Checks) < 4 {
+		t.Errorf("verify --json on the intact infrastructure: %+v", doc)
+	}
+	seen := map[string]bool{}
+	for _, r := range doc.Results {
+		if r.Mismatch || !(r.Outcome == "accepted" || r.Outcome == "refused" || r.Outcome == "timeout" || r.Outcome == "unreachable") {
+			t.Errorf("result %+v", r)
+		}
+		seen[r.FromDomain+">"+r.ToDomain+" "+r.Expected.Verdict] = true
+		if r.From == "vf-a-1" && r.To == "vf-c-1" && r.Proto == "udp" && r.Port == 5353 {
+			seen["policy 2"] = r.Expected.Reason.Policy == 2 && r.Expected.Reason.Kind == "policy" && (r.Outcome == "accepted" || r.Outcome == "refused")
+		}
+	}
+	for _, want := range []string{"vf-a>vf-a allow", "vf-b>vf-a deny", "vf-a>vf-b allow", "vf-c>outside deny", "vf-a>outside allow", "vf-c>host allow", "policy 2"} {
+		if !seen[want] {
+			t.Errorf("verify --json has no result %q: %v", want, seen)
+		}
+	}
+
+	// The dashboard draws the matrix with the cells this run proved.
+	dom, _ := vfDashboard(t, dir, state, "")
+	for _, want := range []string{
+		`data-from="vf-a" data-to="vf-a" data-verdict="allow" data-proof="proven"`,
+		`data-from="vf-a" data-to="vf-b" data-verdict="partial" data-proof="proven"`,
+		`data-from="vf-b" data-to="vf-a" data-verdict="deny" data-proof="proven"`,
+		`data-from="vf-c" data-to="outside" data-verdict="deny" data-proof="proven"`,
+		`data-from="vf-a" data-to="outside" data-verdict="allow" data-proof="proven"`,
+		`class="verify verify-ok" id="verify-summary">last verify on this host at `,
+	} {
+		if !strings.Contains(dom, want) {
+			t.Errorf("dashboard DOM lacks %s", want)
+		}
+	}
+	if strings.Contains(dom, `data-proof="mismatch"`) || strings.Count(dom, `<td class="cell `) != 3*5 {
+		t.Errorf("dashboard matrix after a clean verify:\n%s", dom)
+	}
+
+	// The bounds: stderr showed the progress; --limit keeps the pairs
+	// that touch vf-c and --pairs cuts the sample; one probe at a time
+	// under a budget that is over at once leaves probes not run, which
+	// the summary counts apart from the mismatches.
+	if !regexp.MustCompile(`(?m)^verify: (\d+)/(\d+) probes$`).MatchString(errOut) {
+		t.Errorf("verify printed no progress on stderr: %q", errOut)
+	}
+	lim := vfJSON(t, dir, state, 0, "--limit", "vf-c", "--pairs", "4")
+	if lim.Pairs != 4 || len(lim.Results) == 0 {
+		t.Errorf("--limit vf-c --pairs 4: %d pairs, %d results", lim.Pairs, len(lim.Results))
+	}
+	for _, r := range lim.Results {
+		if r.FromDomain != "vf-c" && r.ToDomain != "vf-c" {
+			t.Errorf("--limit vf-c probed %s -> %s", r.From, r.To)
+		}
+	}
+	out, errOut, code = vfVerify(t, dir, state, "-j", "1", "--budget", "1ns")
+	if code != 0 || !regexp.MustCompile(`, 0 mismatches, [1-9]\d* not run \(time budget\) in `).MatchString(out) {
+		t.Errorf("verify with no time budget: exit %d\n%s\n%s", code, out, errOut)
+	}
+
 	st, _, _ := runAnklume(t, binary(t), dir, []string{"ANKLUME_STATE_DIR=" + state}, "status")
 	if !regexp.MustCompile(`(?m)^verify: ok \(\d+ probes\) at 20\d\d-`).MatchString(st) {
 		t.Errorf("status does not show the last verify:\n%s", st)
@@ -250,6 +312,30 @@ func TestVerifyLive(t *testing.T) {
 			if t.Failed() {
 				t.Logf("stdout:\n%s\nstderr:\n%s", out, errOut)
 			}
+			if b.name == "policy rule removed" {
+				doc := vfJSON(t, dir, state, 1)
+				var named bool
+				for _, r := range doc.Results {
+					named = named || r.Mismatch && r.From == "vf-a-1" && r.To == "vf-b-1" && r.Port == 8080 && r.Outcome == "timeout" &&
+						r.Expected.Verdict == "allow" && strings.HasPrefix(r.Expected.Reason.At, "infra.yml:")
+				}
+				if doc.OK || doc.Mismatches == 0 || !named || doc.Checks[0].OK {
+					t.Errorf("verify --json with the policy rule removed: %+v", doc)
+				}
+				// The dashboard marks the contradicted cell and keeps the
+				// others proven.
+				dom, shot := vfDashboard(t, dir, state, "anklume-verify-matrix.png")
+				for _, want := range []string{
+					`data-from="vf-a" data-to="vf-b" data-verdict="partial" data-proof="mismatch"`,
+					`data-from="vf-b" data-to="vf-a" data-verdict="deny" data-proof="proven"`,
+					`class="verify verify-bad" id="verify-summary">`,
+				} {
+					if !strings.Contains(dom, want) {
+						t.Errorf("dashboard DOM lacks %s", want)
+					}
+				}
+				t.Logf("dashboard screenshot with a mismatch: %s", shot)
+			}
 		})
 	}
 	st, _, _ = runAnklume(t, binary(t), dir, []string{"ANKLUME_STATE_DIR=" + state}, "status")
@@ -285,6 +371,127 @@ func TestVerifyLive(t *testing.T) {
 	}
 }
 
+// vfDashboard serves the dashboard of dir with the verify record of state,
+// opens it in headless Chromium and returns the DOM after the page's
+// script ran; with shot != "", it also takes a screenshot of the page,
+// tall enough to show the matrix, into the temporary directory and
+// returns its path.
+func vfDashboard(t *testing.T, dir, state, shot string) (string, string) {
+	t.Helper()
+	needTools(t, "chromium")
+	cmd := scCommand(t, binary(t), dir, []string{"ANKLUME_STATE_DIR=" + state}, "dashboard", "--listen", "127.0.0.1:0")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var errBuf strings.Builder
+	cmd.Stderr = &errBuf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Signal(os.Interrupt); _ = cmd.Wait() }()
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	m := regexp.MustCompile(`on (http://127\.0\.0\.1:\d+/) `).FindStringSubmatch(line)
+	if err != nil || m == nil {
+		t.Fatalf("dashboard did not start: %q %v %s", line, err, errBuf.String())
+	}
+	dom := chromium(t, "--virtual-time-budget=5000", "--dump-dom", m[1])
+	if shot == "" {
+		return dom, ""
+	}
+	shot = filepath.Join(os.TempDir(), shot)
+	chromium(t, "--virtual-time-budget=5000", "--window-size=1400,1500", "--hide-scrollbars", "--screenshot="+shot, m[1])
+	if fi, err := os.Stat(shot); err != nil || fi.Size() < 10000 {
+		t.Errorf("screenshot %s: %v", shot, err)
+	}
+	return dom, shot
+}
+
+// vfDoc is the documented shape of `anklume verify --json`, read as a
+// program outside anklume would (its own struct, not the package's).
+type vfDoc struct {
+	FormatVersion int     `json:"format_version"`
+	Infra         string  `json:"infra"`
+	Time          string  `json:"time"`
+	OK            bool    `json:"ok"`
+	Probes        int     `json:"probes"`
+	Mismatches    int     `json:"mismatches"`
+	Pairs         int     `json:"pairs"`
+	NotRun        int     `json:"not_run"`
+	Duration      float64 `json:"duration_seconds"`
+	Checks        []struct {
+		Name   string `json:"name"`
+		OK     bool   `json:"ok"`
+		Detail string `json:"detail"`
+	} `json:"checks"`
+	Results []struct {
+		From       string `json:"from"`
+		FromDomain string `json:"from_domain"`
+		To         string `json:"to"`
+		ToDomain   string `json:"to_domain"`
+		Kind       string `json:"kind"`
+		ToIP       string `json:"to_ip"`
+		Proto      string `json:"proto"`
+		Port       int    `json:"port"`
+		Expected   struct {
+			Verdict string `json:"verdict"`
+			Reason  struct {
+				Kind   string `json:"kind"`
+				Text   string `json:"text"`
+				Policy int    `json:"policy"`
+				At     string `json:"at"`
+			} `json:"reason"`
+		} `json:"expected"`
+		Outcome  string `json:"outcome"`
+		Detail   string `json:"detail"`
+		Mismatch bool   `json:"mismatch"`
+	} `json:"results"`
+	NotProbed []struct {
+		Machine string `json:"machine"`
+		Reason  string `json:"reason"`
+	} `json:"not_probed"`
+}
+
+// vfJSON runs verify --json, checks its exit code, that stdout is one
+// JSON document with every documented key (checks, results and not_probed
+// arrays, never null) and returns it decoded.
+func vfJSON(t *testing.T, dir, state string, wantCode int, args ...string) vfDoc {
+	t.Helper()
+	out, errOut, code := vfVerify(t, dir, state, append([]string{"--json"}, args...)...)
+	if code != wantCode {
+		t.Errorf("verify --json: exit %d, want %d\n%s", code, wantCode, errOut)
+	}
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(out), &raw); err != nil {
+		t.Fatalf("verify --json is not one JSON object: %v\n%s", err, out)
+	}
+	for _, k := range []string{"format_version", "infra", "time", "ok", "probes", "mismatches", "pairs", "not_run", "duration_seconds", "checks", "results", "not_probed"} {
+		if v, ok := raw[k]; !ok || string(v) == "null" {
+			t.Errorf("verify --json: key %q is %s", k, v)
+		}
+	}
+	var results []map[string]json.RawMessage
+	_ = json.Unmarshal(raw["results"], &results)
+	for _, r := range results {
+		for _, k := range []string{"from", "from_domain", "to", "to_domain", "kind", "to_ip", "proto", "port", "expected", "outcome", "mismatch"} {
+			if _, ok := r[k]; !ok {
+				t.Fatalf("verify --json: a result lacks %q: %v", k, r)
+			}
+		}
+	}
+	var doc vfDoc
+	if err := json.Unmarshal([]byte(out), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if doc.FormatVersion != 1 {
+		t.Errorf("format_version %d", doc.FormatVersion)
+	}
+	if _, err := time.Parse(time.RFC3339, doc.Time); err != nil {
+		t.Errorf("time %q: %v", doc.Time, err)
+	}
+	return doc
+}
+
 // lastLine returns the last non-empty line of s.
 func lastLine(s string) string {
 	s = strings.TrimRight(s, "\n")
@@ -314,7 +521,8 @@ func vfScalePSOT(infra string, n int) string {
 }
 
 // BenchmarkVerify30 applies 30 busybox containers (three domains of ten)
-// and times `anklume verify` on them, reporting the probes it ran:
+// and times `anklume verify` on them with 16, 32 and 64 probes in
+// parallel, reporting the probes each run made:
 //
 //	flock /tmp/anklume-live.lock go test ./e2e -run '^$' -bench Verify30 -benchtime 1x
 func BenchmarkVerify30(b *testing.B) {
@@ -337,19 +545,34 @@ func BenchmarkVerify30(b *testing.B) {
 	b.Logf("apply of 30 containers: %s", time.Since(start).Round(time.Second))
 	time.Sleep(10 * time.Second) // DHCP leases
 	state := b.TempDir()
-	b.ResetTimer()
-	for range b.N {
-		out, errOut, code = runAnklume(b, bin, dir, []string{"ANKLUME_STATE_DIR=" + state}, "verify")
+	for _, jobs := range []string{"16", "32", "64"} {
+		b.Run("j"+jobs, func(b *testing.B) {
+			var out, errOut string
+			var code int
+			for range b.N {
+				out, errOut, code = runAnklume(b, bin, dir, []string{"ANKLUME_STATE_DIR=" + state}, "verify", "-j", jobs)
+			}
+			b.StopTimer()
+			m := regexp.MustCompile(`(\d+) probes over (\d+) pairs, (\d+) mismatches in (\S+)`).FindStringSubmatch(out)
+			if m == nil {
+				b.Fatalf("verify: exit %d\n%s\n%s", code, out, errOut)
+			}
+			probes, _ := strconv.Atoi(m[1])
+			b.ReportMetric(float64(probes), "probes")
+			b.Logf("verify of 30 machines, -j %s: exit %d, %s (load %s)", jobs, code, lastLine(out), loadavg())
+			if code != 0 {
+				b.Logf("%s\n%s", out, errOut)
+			}
+		})
 	}
-	b.StopTimer()
-	m := regexp.MustCompile(`(\d+) probes over (\d+) pairs, (\d+) mismatches in (\S+)`).FindStringSubmatch(out)
-	if m == nil {
-		b.Fatalf("verify: exit %d\n%s\n%s", code, out, errOut)
+}
+
+// loadavg returns the first three fields of /proc/loadavg.
+func loadavg() string {
+	b, _ := os.ReadFile("/proc/loadavg")
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
 	}
-	probes, _ := strconv.Atoi(m[1])
-	b.ReportMetric(float64(probes), "probes")
-	b.Logf("verify of 30 machines: exit %d, %s", code, lastLine(out))
-	if code != 0 {
-		b.Logf("%s\n%s", out, errOut)
-	}
+	return strings.Join(f[:3], " ")
 }

@@ -26,6 +26,7 @@ import (
 	"github.com/anklume/anklume/internal/dashboard"
 	"github.com/anklume/anklume/internal/lifecycle"
 	nftsys "github.com/anklume/anklume/internal/nftables"
+	"github.com/anklume/anklume/internal/verify"
 )
 
 // Options are the inputs of dashboard.
@@ -48,8 +49,11 @@ func NewCmdDashboard(f *cmdutil.Factory, runF func(*Options) error) *cobra.Comma
 		Use:   "dashboard [--listen ADDR] [--allow-remote]",
 		Short: "Serve a read-only web page of the domains, machines and policies",
 		Long: "Serve a web page that shows every domain as a card in its trust colour, with its\n" +
-			"machines (type, state, IP, CPU time, memory), and the network policies as a\n" +
-			"graph. It updates itself every 5 seconds. The page is read-only and works\n" +
+			"machines (type, state, IP, CPU time, memory), the network policies as a\n" +
+			"graph, and the reachability matrix: for every domain, what it can open towards\n" +
+			"every domain, the host and the outside, each cell marked proven (the last\n" +
+			"anklume verify on this host probed it and agreed), disagreeing (a live probe\n" +
+			"contradicted infra.yml) or computed only. It updates itself every 5 seconds. The page is read-only and works\n" +
 			"offline (nothing is loaded from elsewhere). JSON is served too: /api/status\n" +
 			"(as status --json, with each running machine's usage), /api/policies and\n" +
 			"/api/reach (the expected reachability matrix, as verify --expected --json).\n" +
@@ -93,9 +97,18 @@ func Run(ctx context.Context, opts *Options) error {
 		return err
 	}
 	remote := opts.Remote() != ""
+	// The record of the last verify is a fact about this host: with
+	// --remote the matrix shows computed cells only.
+	var lastVerify func() (verify.Document, bool, error)
+	if !remote {
+		lastVerify = func() (verify.Document, bool, error) {
+			return verify.LoadDocument(os.Getenv("ANKLUME_STATE_DIR"), m.ProjectName)
+		}
+	}
 	h := &dashboard.Server{
-		Model:     m,
-		CheckHost: loopback,
+		LastVerify: lastVerify,
+		Model:      m,
+		CheckHost:  loopback,
 		Status: func(ctx context.Context) (*lifecycle.Report, error) {
 			r, _, err := lifecycle.Status(ctx, srv, m, lifecycle.StatusOptions{
 				Observe: plancmd.ObserveOptions(m), Remote: remote, Usage: true,

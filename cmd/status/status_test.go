@@ -122,8 +122,9 @@ func TestStatusLastVerify(t *testing.T) {
 	if got := run(true); strings.Contains(got, `"verify"`) {
 		t.Errorf("no record, json: %s", got)
 	}
-	rec := verify.Record{Infra: "st", Time: time.Date(2026, 12, 5, 18, 0, 0, 0, time.UTC), Probes: 40, Mismatches: 2}
-	if err := verify.Save(state, rec); err != nil {
+	doc := verify.Document{FormatVersion: 1, Infra: "st", Time: time.Date(2026, 12, 5, 18, 0, 0, 0, time.UTC), Probes: 40, Mismatches: 2,
+		Results: []verify.ResultJSON{{From: "a", To: "b", Outcome: verify.Timeout}}}
+	if err := verify.Save(state, doc); err != nil {
 		t.Fatal(err)
 	}
 	if got := run(false); !strings.HasSuffix(got, "\nverify: 2 mismatches (40 probes) at 2026-12-05T18:00:00Z\nnftables: in sync\n") {

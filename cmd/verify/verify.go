@@ -44,7 +44,7 @@ type Options struct {
 func NewCmdVerify(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 	opts := &Options{Env: snapshotcmd.NewEnv(f)}
 	cmd := &cobra.Command{
-		Use:   "verify [--expected [--json]] [--limit D]... [--pairs N] [--timeout T] [--budget T] [-j N]",
+		Use:   "verify [--expected] [--json] [--limit D]... [--pairs N] [--timeout T] [--budget T] [-j N]",
 		Short: "Prove the isolation on this host: probe real connections between the machines",
 		Long: "Without --expected (as root, on the Incus host): check that the table inet anklume\n" +
 			"is loaded and identical to the PSOT, that bridge netfilter is on, that every nic\n" +
@@ -56,6 +56,10 @@ func NewCmdVerify(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command 
 			"it, so no probe leaves the machine). A TCP accept or refusal means reachable, a\n" +
 			"timeout means dropped. Every result that differs from the expected matrix is\n" +
 			"printed with the rule that should have applied; the exit status is then 1.\n" +
+			"--json prints the whole run as one JSON document instead (format_version 1:\n" +
+			"ok, probes, mismatches, checks[], results[] with from, to, proto, port,\n" +
+			"expected, outcome and mismatch for every probe); the exit status is the same.\n" +
+			"The last run is recorded for anklume status and the dashboard.\n" +
 			"\n" +
 			"With --expected, print the reachability matrix computed from infra.yml alone:\n" +
 			"for every ordered pair of machines, and from every machine to the host (its\n" +
@@ -65,14 +69,12 @@ func NewCmdVerify(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command 
 			"JSON document.",
 		Example: "  sudo anklume verify\n" +
 			"  sudo anklume verify --limit lab --pairs 20 -v\n" +
+			"  sudo anklume verify --json | jq '.results[] | select(.mismatch)'\n" +
 			"  anklume verify --expected\n" +
 			"  anklume verify --expected --json | jq '.pairs[] | select(.from == \"lab-1\")'",
 		Args:              cmdutil.NoArgs,
 		ValidArgsFunction: cobra.NoFileCompletions,
 		RunE: func(c *cobra.Command, args []string) error {
-			if opts.JSON && !opts.Expected {
-				return cmdutil.FlagErrorf("--json needs --expected")
-			}
 			if runF != nil {
 				return runF(opts)
 			}
@@ -81,7 +83,7 @@ func NewCmdVerify(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command 
 	}
 	fl := cmd.Flags()
 	fl.BoolVar(&opts.Expected, "expected", false, "print the matrix computed from the PSOT; probe nothing")
-	fl.BoolVar(&opts.JSON, "json", false, "with --expected: print JSON instead of a table")
+	fl.BoolVar(&opts.JSON, "json", false, "print one JSON document instead of the report (or, with --expected, of the table)")
 	fl.StringArrayVar(&opts.Limit, "limit", nil, "probe only pairs whose source or target is in this domain (repeatable)")
 	fl.IntVar(&opts.Pairs, "pairs", 0, "probe at most `N` pairs (0: every sampled pair)")
 	fl.DurationVar(&opts.Timeout, "timeout", verify.DefaultTimeout, "time a probe waits before it counts as dropped")
@@ -145,14 +147,18 @@ func Live(ctx context.Context, opts *Options, m *model.Infra) error {
 	if err != nil {
 		return err
 	}
-	rep.Write(e.IO.Out, e.Globals != nil && e.Globals.Verbose)
-	n := rep.Mismatches()
-	rec := verify.Record{Infra: m.ProjectName, Time: time.Now().UTC().Truncate(time.Second), OK: n == 0,
-		Probes: len(rep.Results) - rep.NotRun, Mismatches: n}
-	if err := verify.Save(os.Getenv("ANKLUME_STATE_DIR"), rec); err != nil {
+	doc := rep.Document(m.ProjectName, time.Now())
+	if opts.JSON {
+		if err := doc.WriteJSON(e.IO.Out); err != nil {
+			return err
+		}
+	} else {
+		rep.Write(e.IO.Out, e.Globals != nil && e.Globals.Verbose)
+	}
+	if err := verify.Save(os.Getenv("ANKLUME_STATE_DIR"), doc); err != nil {
 		fmt.Fprintf(e.IO.ErrOut, "warning: %v\n", err)
 	}
-	if n > 0 {
+	if !doc.OK {
 		return &cmdutil.ExitError{Code: cmdutil.ExitFailure}
 	}
 	return nil

@@ -1,7 +1,10 @@
 // Package dashboard serves the read-only web page of `anklume dashboard`:
 // every domain as a card in its trust colour with its machines (type,
-// state, IP, CPU time, memory), and the network policies drawn as a graph
-// between the host, domains and machines.
+// state, IP, CPU time, memory), the network policies drawn as a graph
+// between the host, domains and machines, and the reachability matrix,
+// domains × domains, host and outside, each cell allowed, denied or
+// partial and marked proven or contradicted by the last live `anklume
+// verify`, or only computed (matrix.go).
 //
 // Routes: "/" (the page), "/api/status" (the `status --json` document,
 // plus a "usage" object for each running machine), "/api/policies" (the
@@ -40,6 +43,7 @@ import (
 	"github.com/anklume/anklume/compiler/reach"
 	"github.com/anklume/anklume/internal/lifecycle"
 	"github.com/anklume/anklume/internal/trust"
+	"github.com/anklume/anklume/internal/verify"
 )
 
 // DefaultListen is the default listen address.
@@ -77,6 +81,10 @@ type Server struct {
 	CheckHost bool
 	// Now is the clock (time.Now).
 	Now func() time.Time
+	// LastVerify reads the record of the last `anklume verify` on this
+	// host (ok false when there is none); nil shows every cell of the
+	// reachability matrix as computed.
+	LastVerify func() (doc verify.Document, ok bool, err error)
 
 	mu     sync.Mutex
 	cached *lifecycle.Report
@@ -156,6 +164,7 @@ type PageData struct {
 	Error    string
 	Domains  []DomainCard
 	Graph    Graph
+	Reach    ReachView
 	Levels   []trust.Palette
 }
 
@@ -196,6 +205,19 @@ func (s *Server) page(w http.ResponseWriter, r *http.Request) {
 		data.Domains = append(data.Domains, card)
 	}
 	data.Graph = Layout(s.Model)
+	var last *verify.Document
+	var lastErr error
+	if s.LastVerify != nil {
+		doc, ok, err := s.LastVerify()
+		if ok && err == nil {
+			last = &doc
+		}
+		lastErr = err
+	}
+	data.Reach = Matrix(s.Model, last)
+	if lastErr != nil {
+		data.Reach.Verify, data.Reach.VerifyOK = "the record of the last verify cannot be read: "+lastErr.Error(), false
+	}
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	if err := pageTmpl().Execute(w, data); err != nil {

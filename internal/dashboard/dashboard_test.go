@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/anklume/anklume/compiler"
 	"github.com/anklume/anklume/compiler/model"
@@ -20,6 +21,7 @@ import (
 	_ "github.com/anklume/anklume/internal/goldenflag" // accept go test ./... -update
 	"github.com/anklume/anklume/internal/lifecycle"
 	"github.com/anklume/anklume/internal/reconcile"
+	"github.com/anklume/anklume/internal/verify"
 )
 
 const psot = `format_version: 1
@@ -251,5 +253,76 @@ func TestExamples(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestReachMatrix: the page draws the reachability matrix, domains ×
+// domains, host and outside, each cell with its verdict and its proof
+// from the last verify: proven where live probes agreed, mismatch where
+// one did not, computed where none ran (a probe the budget cut off proves
+// nothing); without a record every cell is computed.
+func TestReachMatrix(t *testing.T) {
+	s := newServer(t, false)
+	_, body := do(t, s, http.MethodGet, "/", "")
+	cell := func(body, from, to string) string {
+		m := regexp.MustCompile(`<td class="cell [^"]*" data-from="` + from + `" data-to="` + to + `" data-verdict="(\w+)" data-proof="(\w+)"[^>]*><span class="label">([^<]*)<`).FindStringSubmatch(body)
+		if m == nil {
+			return "absent"
+		}
+		return m[1] + " " + m[2] + " " + m[3]
+	}
+	if strings.Count(body, "cross-domain drop: no policy opens adm -&gt; web") != 1 {
+		t.Error("the reasons of adm -> web are not listed once each in its tooltip")
+	}
+	if !strings.Contains(body, "no live verify on this host yet") {
+		t.Error("no record: the page does not say every cell is computed")
+	}
+	for _, tc := range [][3]string{
+		{"adm", "adm", "none computed -"},
+		{"adm", "web", "partial computed some machines: tcp/22"},
+		{"web", "web", "allow computed all"},
+		{"web", "adm", "deny computed none"},
+		{"adm", "outside", "allow computed all"},
+		{"adm", "host", "partial computed udp/53 tcp/53 udp/67 icmp"},
+		{"web", "off", "absent"},
+	} {
+		if got := cell(body, tc[0], tc[1]); got != tc[2] {
+			t.Errorf("no record: cell %s -> %s: %q, want %q", tc[0], tc[1], got, tc[2])
+		}
+	}
+	if n := strings.Count(body, `<td class="cell `); n != 2*4 {
+		t.Errorf("%d cells, want 2 domains × (2 domains, host, outside)", n)
+	}
+
+	s.LastVerify = func() (verify.Document, bool, error) {
+		return verify.Document{FormatVersion: 1, Infra: "i14-dash", Time: time.Date(2026, 12, 5, 18, 0, 0, 0, time.UTC), Probes: 3, Mismatches: 1,
+			Results: []verify.ResultJSON{
+				{FromDomain: "web", ToDomain: "adm", Outcome: verify.Timeout},
+				{FromDomain: "web", ToDomain: "adm", Outcome: verify.Timeout},
+				{FromDomain: "adm", ToDomain: "web", Outcome: verify.Refused, Mismatch: true},
+				{FromDomain: "adm", ToDomain: "outside", Outcome: "not run"},
+			}}, true, nil
+	}
+	_, body = do(t, s, http.MethodGet, "/", "")
+	for _, tc := range [][3]string{
+		{"web", "adm", "deny proven none"},
+		{"adm", "web", "partial mismatch some machines: tcp/22"},
+		{"adm", "outside", "allow computed all"},
+	} {
+		if got := cell(body, tc[0], tc[1]); got != tc[2] {
+			t.Errorf("record: cell %s -> %s: %q, want %q", tc[0], tc[1], got, tc[2])
+		}
+	}
+	for _, want := range []string{
+		`class="verify verify-bad" id="verify-summary">last verify on this host at 2026-12-05 18:00:00 UTC: 3 probes, 1 mismatches<`,
+		`&#10003; proven: 2 live probes`, `&#10007; 1 of 1 live probes disagree`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("page lacks %s", want)
+		}
+	}
+	s.LastVerify = func() (verify.Document, bool, error) { return verify.Document{}, false, fmt.Errorf("bad <record>") }
+	if _, body = do(t, s, http.MethodGet, "/", ""); !strings.Contains(body, "cannot be read: bad &lt;record&gt;") {
+		t.Error("an unreadable record is not shown")
 	}
 }

@@ -131,20 +131,26 @@ func liveMachines(m *model.Infra, insts []api.InstanceFull) (Live, map[string]in
 	return live, pids
 }
 
+// NotProbed is a machine of the model that cannot be a probe source.
+type NotProbed struct {
+	Machine string `json:"machine"`
+	Reason  string `json:"reason"`
+}
+
 // notProbed lists the machines of the model that cannot be a probe source,
 // with the reason.
-func notProbed(m *model.Infra, live Live) []string {
-	var out []string
+func notProbed(m *model.Infra, live Live) []NotProbed {
+	var out []NotProbed
 	for _, d := range m.EnabledDomains() {
 		for _, x := range d.Machines {
 			switch {
 			case live.Source[x.Name]:
 			case !live.Target[x.Name]:
-				out = append(out, x.Name+" (not running)")
+				out = append(out, NotProbed{x.Name, "not running"})
 			case x.Type == model.VM:
-				out = append(out, x.Name+" (a VM: its network namespace is in its own kernel)")
+				out = append(out, NotProbed{x.Name, "a VM: its network namespace is in its own kernel"})
 			default:
-				out = append(out, x.Name+" (no init pid)")
+				out = append(out, NotProbed{x.Name, "no init pid"})
 			}
 		}
 	}

@@ -14,6 +14,9 @@ type Probe struct {
 	Port  int
 	// Expect is the matrix's decision for this connection.
 	Expect reach.Decision
+	// FromDomain is the source's domain; ToDomain the target's, "" when
+	// the target is the host or the outside.
+	FromDomain, ToDomain string
 }
 
 // Live is what the sampler knows of the live instances: which machines
@@ -116,7 +119,13 @@ func Sample(mx *reach.Matrix, live Live, domains []string, maxPairs int) (probes
 		picked = picked[:maxPairs]
 	}
 	for _, p := range picked {
-		probes = append(probes, pointsOf(p)...)
+		for _, q := range pointsOf(p) {
+			q.FromDomain = domainOf[p.From]
+			if p.Kind == reach.ToMachine {
+				q.ToDomain = domainOf[p.To]
+			}
+			probes = append(probes, q)
+		}
 	}
 	return probes, len(picked)
 }

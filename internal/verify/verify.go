@@ -102,7 +102,7 @@ type Report struct {
 	Checks    []Check
 	Results   []Result
 	Pairs     int
-	NotProbed []string
+	NotProbed []NotProbed
 	// NotRun counts the probes the budget cut off.
 	NotRun   int
 	Duration time.Duration
@@ -316,7 +316,8 @@ func setupOutside(ctx context.Context) (netip.Addr, func(), error) {
 	return netip.MustParseAddr(OutsideAddr), cleanup, nil
 }
 
-// Record is the last verify's result, for status.
+// Record is the summary of the last verify that status shows: the first
+// fields of the recorded Document.
 type Record struct {
 	Infra      string    `json:"infra"`
 	Time       time.Time `json:"time"`
@@ -333,13 +334,14 @@ func RecordPath(stateDir, infra string) string {
 	return filepath.Join(stateDir, "verify", strings.ReplaceAll(infra, "/", "_")+".json")
 }
 
-// Save writes rec atomically (temporary file and rename).
-func Save(stateDir string, rec Record) error {
-	p := RecordPath(stateDir, rec.Infra)
+// Save records doc atomically (temporary file and rename): a reader sees
+// the previous run or this one, never half of one.
+func Save(stateDir string, doc Document) error {
+	p := RecordPath(stateDir, doc.Infra)
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 		return fmt.Errorf("recording the verify result: %w", err)
 	}
-	b, err := json.Marshal(rec)
+	b, err := json.Marshal(doc)
 	if err != nil {
 		return err
 	}
@@ -354,19 +356,30 @@ func Save(stateDir string, rec Record) error {
 	return nil
 }
 
-// Load reads the last result of infra; ok is false when there is none.
+// Load reads the summary of the last result of infra; ok is false when
+// there is none.
 func Load(stateDir, infra string) (rec Record, ok bool, err error) {
+	doc, ok, err := LoadDocument(stateDir, infra)
+	if !ok || err != nil {
+		return Record{}, ok, err
+	}
+	return doc.Record(), true, nil
+}
+
+// LoadDocument reads the last result of infra in full; ok is false when
+// there is none.
+func LoadDocument(stateDir, infra string) (doc Document, ok bool, err error) {
 	b, err := os.ReadFile(RecordPath(stateDir, infra))
 	if os.IsNotExist(err) {
-		return Record{}, false, nil
+		return Document{}, false, nil
 	}
 	if err != nil {
-		return Record{}, false, err
+		return Document{}, false, fmt.Errorf("reading the last verify result: %w", err)
 	}
-	if err := json.Unmarshal(b, &rec); err != nil {
-		return Record{}, false, fmt.Errorf("reading %s: %w", RecordPath(stateDir, infra), err)
+	if err := json.Unmarshal(b, &doc); err != nil {
+		return Document{}, false, fmt.Errorf("reading %s: %w", RecordPath(stateDir, infra), err)
 	}
-	return rec, true, nil
+	return doc, true, nil
 }
 
 // Write prints the report: failed checks, mismatches, a summary line.
@@ -414,7 +427,7 @@ func (r *Report) Write(w io.Writer, verbose bool) {
 	}
 	for _, n := range r.NotProbed {
 		if verbose {
-			fmt.Fprintf(w, "not a probe source: %s\n", n)
+			fmt.Fprintf(w, "not a probe source: %s (%s)\n", n.Machine, n.Reason)
 		}
 	}
 	failed := 0

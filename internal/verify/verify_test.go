@@ -15,7 +15,7 @@ import (
 	"github.com/anklume/anklume/compiler/host"
 	"github.com/anklume/anklume/compiler/model"
 	"github.com/anklume/anklume/compiler/reach"
-	_ "github.com/anklume/anklume/internal/goldenflag"
+	"github.com/anklume/anklume/internal/goldenflag"
 )
 
 const psot = `format_version: 1
@@ -96,6 +96,9 @@ func TestSampleCovers(t *testing.T) {
 			to = dom[to]
 		}
 		dpairs[dom[p.Pair.From]+">"+to] = true
+		if wantTo := map[bool]string{true: dom[p.Pair.To]}[p.Pair.Kind == reach.ToMachine]; p.FromDomain != dom[p.Pair.From] || p.ToDomain != wantTo {
+			t.Errorf("%s -> %s: domains %q -> %q", p.Pair.From, p.Pair.To, p.FromDomain, p.ToDomain)
+		}
 	}
 	for _, want := range []string{"a1", "a2", "b3", "c3", "c4"} {
 		if !policies[want] {
@@ -196,13 +199,25 @@ func TestRecord(t *testing.T) {
 	if _, ok, err := Load(dir, "x"); ok || err != nil {
 		t.Fatalf("before: %v %v", ok, err)
 	}
-	rec := Record{Infra: "x", Time: time.Date(2026, 12, 5, 18, 0, 0, 0, time.UTC), OK: false, Probes: 40, Mismatches: 2}
-	if err := Save(dir, rec); err != nil {
+	doc := Document{FormatVersion: 1, Infra: "x", Time: time.Date(2026, 12, 5, 18, 0, 0, 0, time.UTC), OK: false, Probes: 40, Mismatches: 2,
+		Results: []ResultJSON{{From: "a-1", To: "b-1", Outcome: Timeout, Mismatch: true}}}
+	if err := Save(dir, doc); err != nil {
 		t.Fatal(err)
 	}
 	got, ok, err := Load(dir, "x")
-	if !ok || err != nil || got != rec {
+	want := Record{Infra: "x", Time: doc.Time, OK: false, Probes: 40, Mismatches: 2}
+	if !ok || err != nil || got != want {
 		t.Errorf("got %+v %v %v", got, ok, err)
+	}
+	full, ok, err := LoadDocument(dir, "x")
+	if !ok || err != nil || len(full.Results) != 1 || full.Results[0] != doc.Results[0] {
+		t.Errorf("LoadDocument: %+v %v %v", full, ok, err)
+	}
+	if err := os.WriteFile(RecordPath(dir, "x"), []byte("{half"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := Load(dir, "x"); err == nil || !strings.Contains(err.Error(), "x.json") {
+		t.Errorf("a corrupt record: %v", err)
 	}
 }
 
@@ -226,5 +241,57 @@ func TestReportWrite(t *testing.T) {
 	}
 	if rep.Mismatches() != 2 {
 		t.Errorf("Mismatches %d", rep.Mismatches())
+	}
+}
+
+// TestDocument: the JSON document of a report (verify --json, and the
+// record) has the documented shape: testdata/document.json (go test
+// ./internal/verify -update rewrites it); arrays are never null, host and
+// outside targets name their kind as to_domain, and the summary is what
+// status reads.
+func TestDocument(t *testing.T) {
+	m := compile(t)
+	mx := reach.Compute(m)
+	ab, _ := mx.Lookup("a-1", "b-1")
+	host, _ := mx.Lookup("c-1", "host")
+	rep := &Report{
+		Checks: []Check{{Name: "c1", OK: true}, {Name: "c2", Detail: "broken"}},
+		Results: []Result{
+			{Probe: Probe{Pair: ab, Proto: reach.TCP, Port: 8080, Expect: ab.Decide(reach.TCP, 8080), FromDomain: "a", ToDomain: "b"}, Outcome: Timeout, Mismatch: true},
+			{Probe: Probe{Pair: host, Proto: reach.ICMP, Expect: host.Decide(reach.ICMP, 0), FromDomain: "c"}, Outcome: Accepted},
+			{Probe: Probe{Pair: host, Proto: reach.TCP, Port: 9, Expect: host.Decide(reach.TCP, 9), FromDomain: "c"}, Outcome: "not run", Detail: "the time budget ran out"},
+		},
+		Pairs:     2,
+		NotRun:    1,
+		NotProbed: []NotProbed{{"a-vm", "a VM: its network namespace is in its own kernel"}},
+		Duration:  3317 * time.Millisecond,
+	}
+	doc := rep.Document("t", time.Date(2026, 12, 5, 19, 0, 0, 900, time.FixedZone("x", 3600)))
+	var b bytes.Buffer
+	if err := doc.WriteJSON(&b); err != nil {
+		t.Fatal(err)
+	}
+	golden := filepath.Join("testdata", "document.json")
+	if *goldenflag.Update {
+		if err := os.WriteFile(golden, b.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatalf("%v (go test ./internal/verify -update)", err)
+	}
+	if b.String() != string(want) {
+		t.Errorf("document:\n%s\nwant (%s):\n%s", b.String(), golden, want)
+	}
+	if doc.OK || doc.Probes != 2 || doc.Mismatches != 2 || doc.Time.Format(time.RFC3339) != "2026-12-05T18:00:00Z" ||
+		doc.Results[1].ToDomain != "host" || doc.Results[0].Expected.Reason.Policy != 1 {
+		t.Errorf("document: %+v", doc)
+	}
+	empty := (&Report{}).Document("t", time.Time{})
+	var e bytes.Buffer
+	_ = empty.WriteJSON(&e)
+	if strings.Contains(e.String(), "null") || !empty.OK {
+		t.Errorf("empty report: %s", e.String())
 	}
 }
