@@ -146,6 +146,20 @@ func TestVerifyLive(t *testing.T) {
 			"nohup nc -lk -p "+l.port+" </dev/null >/dev/null 2>&1 &")
 	}
 
+	// Nothing a probe sends leaves this machine: a counter on the host's
+	// postrouting hook counts every packet from the test subnets that
+	// goes out on an interface other than the three bridges and the
+	// outside namespace's veth (ankv*), for the whole intact run.
+	const leak = "vftest_leak"
+	_ = exec.Command("nft", "delete", "table", "ip", leak).Run()
+	mustRun(t, "table ip "+leak+` {
+	chain post {
+		type filter hook postrouting priority 0; policy accept;
+		ip saddr { 10.200.70.0/24, 10.210.71.0/24, 10.250.72.0/24 } oifname != { "net-vf-a", "net-vf-b", "net-vf-c" } oifname != "ankv*" counter
+	}
+}`, "nft", "-f", "-")
+	t.Cleanup(func() { _ = exec.Command("nft", "delete", "table", "ip", leak).Run() })
+
 	start := time.Now()
 	out, errOut, code = vfVerify(t, dir, state, "-v")
 	t.Logf("verify of 6 machines: %s\n%s", time.Since(start).Round(time.Millisecond), lastLine(out))
@@ -207,6 +221,11 @@ func TestVerifyLive(t *testing.T) {
 	if strings.Contains(dom, `data-proof="mismatch"`) || strings.Count(dom, `<td class="cell `) != 3*5 {
 		t.Errorf("dashboard matrix after a clean verify:\n%s", dom)
 	}
+
+	if o := mustRun(t, "", "nft", "list", "table", "ip", leak); !strings.Contains(o, "counter packets 0 bytes 0") {
+		t.Errorf("probes left the machine:\n%s", o)
+	}
+	_ = exec.Command("nft", "delete", "table", "ip", leak).Run()
 
 	// The bounds: stderr showed the progress; --limit keeps the pairs
 	// that touch vf-c and --pairs cuts the sample; one probe at a time
