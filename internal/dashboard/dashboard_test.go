@@ -314,8 +314,8 @@ func TestReachMatrix(t *testing.T) {
 		}
 	}
 	for _, want := range []string{
-		`class="verify verify-bad" id="verify-summary">last verify on this host at 2026-12-05 18:00:00 UTC: 3 probes, 1 mismatches<`,
-		`&#10003; proven: 2 live probes`, `&#10007; 1 of 1 live probes disagree`,
+		`class="verify verify-bad" id="verify-summary">last verify on this host at 2026-12-05 18:00:00 UTC: 3 probes, 1 mismatch<`,
+		`&#10003; proven: 2 live probes`, `&#10007; live probes disagree: 1 of 1`,
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("page lacks %s", want)

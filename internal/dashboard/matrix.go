@@ -7,6 +7,7 @@ import (
 
 	"github.com/anklume/anklume/compiler/model"
 	"github.com/anklume/anklume/compiler/reach"
+	"github.com/anklume/anklume/internal/plural"
 	"github.com/anklume/anklume/internal/trust"
 	"github.com/anklume/anklume/internal/verify"
 )
@@ -100,8 +101,8 @@ func Matrix(m *model.Infra, doc *verify.Document) ReachView {
 	v := ReachView{}
 	if doc != nil {
 		v.VerifyOK = doc.OK
-		v.Verify = fmt.Sprintf("last verify on this host at %s: %d probes, %d mismatches",
-			doc.Time.UTC().Format("2006-01-02 15:04:05 UTC"), doc.Probes, doc.Mismatches)
+		v.Verify = fmt.Sprintf("last verify on this host at %s: %s, %s",
+			doc.Time.UTC().Format("2006-01-02 15:04:05 UTC"), plural.N(doc.Probes, "probe"), plural.N(doc.Mismatches, "mismatch", "mismatches"))
 		for _, r := range doc.Results {
 			if r.Outcome == "not run" {
 				continue
@@ -130,9 +131,9 @@ func Matrix(m *model.Infra, doc *verify.Document) ReachView {
 			cell.Proof, cell.ProofText = ProofComputed, "computed (not probed)"
 			if t := probed[k]; t != nil {
 				if t.bad > 0 {
-					cell.Proof, cell.ProofText = ProofMismatch, fmt.Sprintf("%d of %d live probes disagree", t.bad, t.probes)
+					cell.Proof, cell.ProofText = ProofMismatch, fmt.Sprintf("live probes disagree: %d of %d", t.bad, t.probes)
 				} else {
-					cell.Proof, cell.ProofText = ProofProven, fmt.Sprintf("proven: %d live probes", t.probes)
+					cell.Proof, cell.ProofText = ProofProven, "proven: "+plural.N(t.probes, "live probe")
 				}
 			}
 			row.Cells = append(row.Cells, cell)
