@@ -297,6 +297,16 @@ func TestVerifyLive(t *testing.T) {
 				"MISMATCH vf-c-1 -> vf-a-1 (10.200.70.11) tcp/9: expected deny by cross-domain drop: no policy opens vf-c -> vf-a; got refused"},
 		},
 		{
+			name: "nic filter off",
+			brk: func(t *testing.T) {
+				mustRun(t, "", "incus", "config", "device", "set", "--project", "vf-a", "vf-a-2", "eth0", "security.ipv4_filtering=false")
+			},
+			restore: func(t *testing.T) {
+				mustRun(t, "", "incus", "config", "device", "set", "--project", "vf-a", "vf-a-2", "eth0", "security.ipv4_filtering=true")
+			},
+			want: []string{"FAIL anti-spoofing filters on every nic: vf-a/vf-a-2 eth0 lacks security.ipv4_filtering"},
+		},
+		{
 			name: "nic moved to another domain's bridge",
 			// The project only allows its own bridge: the break lifts
 			// that restriction first, as someone doing it by hand would.
