@@ -17,6 +17,7 @@ import (
 	snapshotcmd "github.com/anklume/anklume/cmd/snapshot"
 	"github.com/anklume/anklume/compiler/model"
 	"github.com/anklume/anklume/compiler/reach"
+	"github.com/anklume/anklume/internal/aiaccess"
 	"github.com/anklume/anklume/internal/incusx"
 	nftsys "github.com/anklume/anklume/internal/nftables"
 	"github.com/anklume/anklume/internal/verify"
@@ -126,6 +127,16 @@ func Live(ctx context.Context, opts *Options, m *model.Infra) error {
 	srv, err := e.Connect(ctx)
 	if err != nil {
 		return err
+	}
+	// The AI exclusive access follows its holder recorded in Incus (ai
+	// switch moves it and reloads the table): the expectations and the
+	// table comparison use the holder, as nftables status does.
+	m, warn, err := aiaccess.FromServer(ctx, srv, m)
+	if err != nil {
+		return err
+	}
+	if warn != "" && !e.Quiet() {
+		fmt.Fprintf(e.IO.ErrOut, "warning: %s\n", warn)
 	}
 	sl, ok := srv.(incusx.StateLister)
 	if !ok {
