@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"testing"
 	"testing/fstest"
+	"time"
 
 	"github.com/anklume/anklume/cmd/cmdutil"
 	snapshotcmd "github.com/anklume/anklume/cmd/snapshot"
@@ -94,6 +95,13 @@ func TestFlags(t *testing.T) {
 	cmd.SetArgs([]string{"--expected", "--json"})
 	if err := cmd.Execute(); err != nil || got == nil || !got.Expected || !got.JSON {
 		t.Fatalf("err %v, opts %+v", err, got)
+	}
+	got = nil
+	cmd = NewCmdVerify(f, func(o *Options) error { got = o; return nil })
+	cmd.SetArgs([]string{"--json", "--limit", "a", "--limit", "b", "--pairs", "5", "-j", "3", "--budget", "10s", "--timeout", "200ms"})
+	if err := cmd.Execute(); err != nil || got == nil || got.Expected || !got.JSON || len(got.Limit) != 2 || got.Pairs != 5 ||
+		got.Jobs != 3 || got.Budget != 10*time.Second || got.Timeout != 200*time.Millisecond {
+		t.Fatalf("live --json: err %v, opts %+v", err, got)
 	}
 	cmd = NewCmdVerify(f, func(o *Options) error { return nil })
 	cmd.SetArgs([]string{"extra"})
