@@ -326,3 +326,47 @@ func TestReachMatrix(t *testing.T) {
 		t.Error("an unreadable record is not shown")
 	}
 }
+
+// TestMatrixLabels: a cell says what every pair of machines lets through,
+// then what only some of them do.
+func TestMatrixLabels(t *testing.T) {
+	e := desktest.New(t, `format_version: 1
+project_name: labels
+global:
+  addressing: {base_octet: 10, zone_base: 200}
+  default_os_image: anklume-test
+domains:
+  a:
+    trust_level: admin
+    machines:
+      a-1: {}
+      a-2: {}
+  b:
+    trust_level: trusted
+    machines:
+      b-1: {}
+      b-2: {}
+network_policies:
+  - {from: a-1, to: host, ports: [3142]}
+  - {from: a, to: b-1, ports: [80]}
+  - {from: b, to: a, ports: [22, 443]}
+`)
+	v := dashboard.Matrix(e.Model, nil)
+	got := map[string]string{}
+	for _, r := range v.Rows {
+		for _, c := range r.Cells {
+			got[c.From+">"+c.To] = c.Verdict + ": " + c.Label
+		}
+	}
+	for k, want := range map[string]string{
+		"a>host":    "partial: udp/53 tcp/53 udp/67 icmp + some machines: tcp/3142",
+		"a>b":       "partial: some machines: tcp/80",
+		"b>a":       "partial: tcp/22,443",
+		"a>a":       "allow: all",
+		"b>outside": "allow: all",
+	} {
+		if got[k] != want {
+			t.Errorf("%s: %q, want %q", k, got[k], want)
+		}
+	}
+}

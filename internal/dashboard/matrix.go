@@ -149,15 +149,14 @@ func summarize(ps []reach.Pair) ReachCell {
 	if len(ps) == 0 {
 		return ReachCell{Verdict: CellNone, Label: "-", Title: "no pair of machines"}
 	}
-	var allowed, reasons []string
+	var sets [][]string
+	var reasons []string
 	all, none := true, true
 	for _, p := range ps {
 		a := p.Allowed()
 		all = all && a == "all"
 		none = none && a == "none"
-		if !slices.Contains(allowed, a) {
-			allowed = append(allowed, a)
-		}
+		sets = append(sets, tokens(a))
 		for _, w := range strings.Split(p.Why(), "; ") {
 			if w = strings.TrimPrefix(w, "rest: "); !slices.Contains(reasons, w) {
 				reasons = append(reasons, w)
@@ -171,12 +170,41 @@ func summarize(ps []reach.Pair) ReachCell {
 	case none:
 		c.Verdict, c.Label = CellDeny, "none"
 	default:
+		// What every pair lets through, then what only some do.
 		c.Verdict = CellPartial
-		open := slices.DeleteFunc(allowed, func(a string) bool { return a == "none" })
-		c.Label = strings.Join(open, " · ")
-		if len(open) < len(allowed) || len(open) > 1 {
-			c.Label = "some machines: " + c.Label
+		var common, some []string
+		for _, t := range sets[0] {
+			if !slices.ContainsFunc(sets, func(s []string) bool { return !slices.Contains(s, t) }) {
+				common = append(common, t)
+			}
+		}
+		for _, s := range sets {
+			for _, t := range s {
+				if !slices.Contains(common, t) && !slices.Contains(some, t) {
+					some = append(some, t)
+				}
+			}
+		}
+		c.Label = strings.Join(common, " ")
+		if len(some) > 0 {
+			if c.Label != "" {
+				c.Label += " + "
+			}
+			c.Label += "some machines: " + strings.Join(some, " ")
 		}
 	}
 	return c
+}
+
+// tokens splits what a pair lets through (reach.Pair.Allowed) into its
+// parts: "tcp/22 icmp" gives tcp/22 and icmp; "none" gives nothing; "all"
+// and "all except …" stay whole.
+func tokens(allowed string) []string {
+	switch {
+	case allowed == "none":
+		return nil
+	case strings.HasPrefix(allowed, "all"):
+		return []string{allowed}
+	}
+	return strings.Fields(allowed)
 }
