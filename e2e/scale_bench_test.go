@@ -57,7 +57,8 @@ type measured struct {
 	out, errOut string
 	code        int
 	wall        time.Duration
-	maxRSS      int64 // bytes
+	cpu         time.Duration // user + system
+	maxRSS      int64         // bytes
 }
 
 // runMeasured runs the anklume binary and reads its peak RSS from rusage.
@@ -78,6 +79,7 @@ func runMeasured(b *testing.B, bin, dir string, env []string, args ...string) me
 	}
 	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
 		m.maxRSS = ru.Maxrss * 1024
+		m.cpu = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 	}
 	return m
 }
