@@ -47,9 +47,12 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -326,10 +329,25 @@ func (st *Stamp) Fresh(base, key string, found func(role string) bool) bool {
 		if !e.Absent && e.Ctime >= limit {
 			return false
 		}
-		now, err := lstat(base, e.Path)
-		if err != nil || now != e {
-			return false
-		}
+	}
+	// The lstats, a few at once (each one is a system call that mostly
+	// waits on the path lookup); the first difference stops them all.
+	var changed atomic.Bool
+	var wg sync.WaitGroup
+	workers := min(runtime.GOMAXPROCS(0), 4, 1+len(st.Entries)/256)
+	for w := range workers {
+		wg.Go(func() {
+			for i := w; i < len(st.Entries) && !changed.Load(); i += workers {
+				e := st.Entries[i]
+				if now, err := lstat(base, e.Path); err != nil || now != e {
+					changed.Store(true)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if changed.Load() {
+		return false
 	}
 	for _, r := range st.Roles {
 		if found(r.Name) != r.Found {
