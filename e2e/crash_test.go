@@ -143,8 +143,36 @@ func (e *crEnv) converge(t *testing.T, what string) {
 			t.Errorf("%s: %s/%s is %q, infra %q", what, m.project, m.name, i.Status, i.Config["user.anklume.infra"])
 		}
 	}
+	e.checkContext(t, what)
 	if strings.Contains(out, "repair: ") || strings.Contains(errOut, "taking over stale lock") {
 		e.crashLines = append(e.crashLines, what+": "+firstLines(out+errOut, "repair: ", "taking over"))
+	}
+}
+
+// crContext is what the nesting context files of a container created at
+// level 0 hold, each with its owner (root inside the container) and mode.
+const crContext = `/etc/anklume 0 0 755
+/etc/anklume/absolute_level 0 0 644
+1
+/etc/anklume/relative_level 0 0 644
+1
+/etc/anklume/vm_nested 0 0 644
+false
+/etc/anklume/yolo 0 0 644
+false
+`
+
+// checkContext checks, from inside cr-b-1 (the container version 2
+// creates, so the cut run was its first start), that its nesting context
+// files are there with their values, owner and mode: a cut between its
+// first start and the files used to lose them for good.
+func (e *crEnv) checkContext(t *testing.T, what string) {
+	t.Helper()
+	script := `stat -c '%n %u %g %a' /etc/anklume; for f in absolute_level relative_level vm_nested yolo; do ` +
+		`stat -c '%n %u %g %a' /etc/anklume/$f && cat /etc/anklume/$f; done`
+	out, err := exec.Command("incus", "exec", "--project", "cr-b", "cr-b-1", "--", "sh", "-c", script).CombinedOutput()
+	if err != nil || string(out) != crContext {
+		t.Errorf("%s: the nesting context of cr-b-1 (%v):\n%s\nwant:\n%s", what, err, out, crContext)
 	}
 }
 
@@ -207,7 +235,12 @@ const crOnlyK = "ANKLUME_CRASH_K"
 // the machines run. It sweeps twice: the cut request aborted as soon as
 // it is written (Incus sees its client go away at once), and 300 ms later
 // (a quick request ends unseen by the client; a bridge create is cut in
-// the middle, which used to leave the network Pending forever).
+// the middle, which used to leave the network Pending forever). Both
+// sweeps cut at every k, none at a sample: 17 mutating requests on the
+// shared test machine (2 cores), the immediate sweep took 2m43s, the
+// delayed one 1m53s (the whole test 5m16s, each cut followed by its
+// re-run, plan and checks). After each re-run, checkContext reads the new
+// container's nesting context files from inside it.
 func TestApplyCrashSweep(t *testing.T) {
 	e := crSetup(t)
 	e.reset(t)

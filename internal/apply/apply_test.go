@@ -377,8 +377,9 @@ func TestContextFiles(t *testing.T) {
 }
 
 // TestContextInStartWorker: a container's context files are written by
-// the worker that started it, right after its start, not in a phase after
-// every start (with one job the log alternates start, files, start, files).
+// the worker that starts it, just before its start (into the stopped
+// container), not in a phase after every start (with one job the log
+// alternates files, start, files, start).
 func TestContextInStartWorker(t *testing.T) {
 	s := desired(t, twoDomains)
 	f := incusx.NewFake()
@@ -395,7 +396,7 @@ func TestContextInStartWorker(t *testing.T) {
 			seq = append(seq, "files")
 		}
 	}
-	want := []string{"start", "files", "start", "files", "start", "files"}
+	want := []string{"files", "start", "files", "start", "files", "start"}
 	if !slices.Equal(seq, want) {
 		t.Errorf("order %q, want %q", seq, want)
 	}
@@ -435,6 +436,30 @@ func TestCreateStartPipelined(t *testing.T) {
 			t.Errorf("%s: %s", n, live.Status)
 		}
 	}
+}
+
+// TestContextRetriedAfterStart: a write that fails before the start is
+// tried again once the container runs; only a second failure warns.
+func TestContextRetriedAfterStart(t *testing.T) {
+	s := desired(t, twoDomains)
+	f := incusx.NewFake()
+	f.Fail("MakeInstanceDir", "b/b1", errors.New("busy"))
+	r, out, errOut := run(t, healOnStart{f}, createPlan(s), func(o *Options) { o.Nesting = &Nesting{} })
+	if !r.OK() || errOut != "" {
+		t.Fatalf("%s\n%s", out, errOut)
+	}
+	if _, ok := f.InstanceFile("b", "b1", ContextDir+"/yolo"); !ok {
+		t.Error("b1 has no context files after the retry")
+	}
+}
+
+// healOnStart lifts the failure of MakeInstanceDir on an instance when it
+// is started.
+type healOnStart struct{ *incusx.Fake }
+
+func (h healOnStart) UpdateInstanceState(ctx context.Context, project, name string, put api.InstanceStatePut) error {
+	h.Fail("MakeInstanceDir", project+"/"+name, nil)
+	return h.Fake.UpdateInstanceState(ctx, project, name, put)
 }
 
 // TestContextFailureWarns: a failing file write is a warning, not a

@@ -44,10 +44,10 @@ type ContextTarget struct {
 // context lists the instances created in this run that are now running
 // (Result.Started) and writes the context files of the virtual machines
 // among them (§9.5 step 10). A container got its files in the worker that
-// started it (startContext), so creation runs at the API's pace instead of
-// ending with a phase of five requests per instance; a VM keeps this last
-// phase because its file API waits for its agent, which would hold a
-// worker for up to VMAgentWait.
+// started it, before the start (contextBeforeStart), so creation runs at
+// the API's pace instead of ending with a phase of five requests per
+// instance; a VM keeps this last phase because its file API waits for its
+// agent, which would hold a worker for up to VMAgentWait.
 func (e *executor) context(ctx context.Context) {
 	var targets []ContextTarget
 	for _, ch := range e.chs {
@@ -69,16 +69,37 @@ func (e *executor) context(ctx context.Context) {
 	WriteContext(ctx, e.opts, *e.opts.Nesting, targets)
 }
 
-// startContext writes the context files of a container created in this
-// run right after its start step, in the same worker. A failure is a
-// warning, never a failure of the start.
-func (e *executor) startContext(ctx context.Context, t ContextTarget) {
+// contextBeforeStart writes the context files of a container created in
+// this run (or never started since an earlier run created it) into the
+// stopped container, in the worker of its start step, just before the
+// start: Incus's file API works on a stopped container. The files are
+// there from the container's first start on, so a run cut at any point
+// converges with them: cut before the start, the next run still sees the
+// container never started (volatile.apply_template) and writes them again
+// before starting it; cut after it, they were written already. (Written
+// after the start, as the context phase of §9.9 once did, a cut between
+// the start and the files lost them for good: the next run sees a started
+// container and writes nothing.) A VM returns nil: its file API needs its
+// agent, so it keeps the phase after every start (context), and a cut
+// between a VM's start and its files still loses them until apply
+// --refresh-context. A failure is returned for contextAfterStart to retry.
+func (e *executor) contextBeforeStart(ctx context.Context, t ContextTarget) error {
 	if e.opts.Nesting == nil || t.VM {
-		return
+		return nil
 	}
 	fw, ok := e.opts.Server.(incusx.FileWriter)
-	err := errors.New("the Incus connection has no file API")
-	if ok {
+	if !ok {
+		return errors.New("the Incus connection has no file API")
+	}
+	return writeContext(ctx, fw, *e.opts.Nesting, t)
+}
+
+// contextAfterStart retries, once the container runs, a write that failed
+// before its start (first is that failure). A second failure is a
+// warning, never a failure of the start.
+func (e *executor) contextAfterStart(ctx context.Context, t ContextTarget, first error) {
+	err := first
+	if fw, ok := e.opts.Server.(incusx.FileWriter); ok {
 		err = writeContext(ctx, fw, *e.opts.Nesting, t)
 	}
 	if err != nil {

@@ -285,11 +285,16 @@ func (e *executor) instanceSteps(ch *change, add func(int, *change, string, func
 		ch.created = true
 	}
 	start := func(ctx context.Context) error {
+		t := ContextTarget{Project: project, Name: name, VM: d.Type == "virtual-machine"}
+		var ctxErr error
+		if ch.created {
+			ctxErr = e.contextBeforeStart(ctx, t)
+		}
 		if err := e.srv().UpdateInstanceState(ctx, project, name, api.InstanceStatePut{Action: incusx.ActionStart}); err != nil {
 			return err
 		}
-		if ch.created {
-			e.startContext(ctx, ContextTarget{Project: project, Name: name, VM: d.Type == "virtual-machine"})
+		if ctxErr != nil {
+			e.contextAfterStart(ctx, t, ctxErr)
 		}
 		return nil
 	}
