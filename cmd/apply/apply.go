@@ -300,6 +300,11 @@ func Run(ctx context.Context, opts *Options) error {
 	if !result.OK() {
 		return cmdutil.ErrSilent
 	}
+	if len(result.Unknown) > 0 {
+		// Everything that could be read was applied; the domains on an
+		// offline cluster member are still pending.
+		return &cmdutil.ExitError{Code: cmdutil.ExitPending}
+	}
 	if opts.Verify && opts.VerifyRun != nil {
 		return opts.VerifyRun(ctx, m)
 	}
@@ -314,7 +319,7 @@ func (opts *Options) locked(ctx context.Context, srv incusx.Server, m *model.Inf
 	if err := settle(ctx, srv, want, opts.IO.ErrOut); err != nil {
 		return nil, err
 	}
-	obs, err := reconcile.Observe(ctx, srv, reconcile.ObserveOptions{Pools: pools(want), Targets: hasTargets(m),
+	obs, err := reconcile.Observe(ctx, srv, reconcile.ObserveOptions{Pools: pools(want),
 		MetadataCache: opts.MetadataCache})
 	if err != nil {
 		return nil, err
@@ -498,6 +503,9 @@ func provisionLimit(p *plan.Plan, scope []*model.Domain, limited bool) (string, 
 	for _, fd := range p.Failed {
 		failed[fd.Domain] = true
 	}
+	for _, u := range p.Unknown {
+		failed[u.Domain] = true // on an offline cluster member
+	}
 	restricts := limited || len(failed) > 0
 	var parts, stopped []string
 	for _, d := range scope {
@@ -582,17 +590,6 @@ func pools(s *incus.State) []string {
 		}
 	}
 	return out
-}
-
-// hasTargets reports whether an enabled domain sets a cluster target (a
-// machine's target is its domain's).
-func hasTargets(m *model.Infra) bool {
-	for _, d := range m.Domains {
-		if d.Enabled && d.Target != "" {
-			return true
-		}
-	}
-	return false
 }
 
 func dirExists(p string) bool {

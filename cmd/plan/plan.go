@@ -108,7 +108,7 @@ func NewCmdPlan(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 	fl.BoolVar(&opts.PruneVolumes, "prune-volumes", false, "delete protected orphan storage volumes")
 	fl.BoolVar(&opts.Force, "force", false, "delete adopted orphan objects")
 	fl.BoolVar(&opts.JSON, "json", false, "print the plan as one JSON document on stdout")
-	fl.BoolVar(&opts.DetailedExitCode, "detailed-exitcode", false, "exit 2 when changes are pending, 0 when there are none")
+	fl.BoolVar(&opts.DetailedExitCode, "detailed-exitcode", false, "exit 2 when changes are pending or a domain is unknown (cluster member offline), 0 when there are none")
 	return cmd
 }
 
@@ -205,6 +205,9 @@ func Run(opts *Options) error {
 	for _, fd := range p.Failed {
 		fmt.Fprintf(opts.IO.ErrOut, "error: domain %s: %s\n", fd.Domain, fd.Message)
 	}
+	for _, u := range p.Unknown {
+		fmt.Fprintf(opts.IO.ErrOut, "warning: domain %s: unknown: %s\n", u.Domain, u.Message)
+	}
 	if opts.JSON {
 		err = plan.RenderJSON(opts.IO.Out, p)
 	} else {
@@ -218,7 +221,8 @@ func Run(opts *Options) error {
 		return err
 	case len(p.Failed) > 0:
 		return cmdutil.ErrSilent
-	case opts.DetailedExitCode && !p.Empty():
+	case opts.DetailedExitCode && (!p.Empty() || len(p.Unknown) > 0):
+		// A domain on an offline cluster member is not known to match.
 		return &cmdutil.ExitError{Code: cmdutil.ExitPending}
 	}
 	return nil
@@ -248,20 +252,13 @@ func (opts *Options) reachability(m *model.Infra) error {
 }
 
 // ObserveOptions returns the conditional reads of §9.1 that model m
-// needs: its pools, and cluster members when a domain sets a target.
+// needs: its pools (cluster members are listed whenever the server is
+// clustered).
 func ObserveOptions(m *model.Infra) reconcile.ObserveOptions {
 	oo := reconcile.ObserveOptions{Pools: []string{m.StoragePool}}
-	for _, d := range m.Domains {
-		if d.Enabled && d.Target != "" {
-			oo.Targets = true
-		}
-	}
 	for _, x := range m.Machines {
 		if x.Domain != nil && !x.Domain.Enabled {
 			continue
-		}
-		if x.Target != "" {
-			oo.Targets = true
 		}
 		for _, v := range x.StorageVolumes {
 			if v.ResolvedPool != "" && v.ResolvedPool != m.StoragePool {

@@ -97,8 +97,8 @@ func (c *checker) checkCluster() {
 			continue
 		}
 		a, b := c.endpointDomain(p.from.Value), c.endpointDomain(p.to.Value)
-		if a == nil || b == nil || a == b {
-			continue
+		if a == nil || b == nil || a == b || a.enabled.is(false) || b.enabled.is(false) {
+			continue // a policy with a disabled domain has no effect (W4)
 		}
 		ta, tb := ts[a.name], ts[b.name]
 		if !ta.known || !tb.known || sameMember(ta.v, tb.v) {

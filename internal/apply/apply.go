@@ -160,6 +160,10 @@ type Result struct {
 	// Started lists the instances created in this run that are running,
 	// as "<project>/<name>".
 	Started []string
+	// Unknown lists the domains placed on an offline cluster member:
+	// nothing was planned or done for them. They do not make the run
+	// fail (everything else was applied), but the run is not complete.
+	Unknown []plan.UnknownDomain
 }
 
 // OK reports whether nothing failed or was skipped.
@@ -167,6 +171,10 @@ func (r *Result) OK() bool { return r.Failed == 0 && r.Skipped == 0 }
 
 // Summary is the final line of §9.5.
 func (r *Result) Summary() string {
+	if r.OK() && len(r.Unknown) > 0 {
+		return fmt.Sprintf("Apply incomplete: %d created, %d updated, %d deleted, %d %s unknown (cluster member offline).",
+			r.Created, r.Updated, r.Deleted, len(r.Unknown), map[bool]string{true: "domain", false: "domains"}[len(r.Unknown) == 1])
+	}
 	if r.OK() {
 		return fmt.Sprintf("Apply complete: %d created, %d updated, %d deleted.", r.Created, r.Updated, r.Deleted)
 	}
@@ -178,6 +186,9 @@ func (r *Result) Summary() string {
 // errOut.
 func (r *Result) Report(out, errOut io.Writer) {
 	fmt.Fprintln(out, r.Summary())
+	for _, u := range r.Unknown {
+		fmt.Fprintf(errOut, "warning: domain %s: not applied: %s\n", u.Domain, u.Message)
+	}
 	for _, f := range r.Failures {
 		fmt.Fprintln(errOut, f.Line())
 	}
@@ -223,7 +234,7 @@ type executor struct {
 // at the first failure: independent changes go on.
 func Execute(ctx context.Context, p *plan.Plan, opts Options) *Result {
 	opts.defaults()
-	e := &executor{opts: opts, p: p, res: &Result{}}
+	e := &executor{opts: opts, p: p, res: &Result{Unknown: p.Unknown}}
 	for _, fd := range p.Failed {
 		e.res.Failed++
 		e.res.Failures = append(e.res.Failures, Failure{Kind: plan.KindDomain, Name: fd.Domain, Err: errors.New(fd.Message)})

@@ -157,6 +157,10 @@ type gate struct {
 }
 
 func (g *gate) CreateInstance(ctx context.Context, project string, req api.InstancesPost) error {
+	return g.CreateInstanceOn(ctx, project, "", req)
+}
+
+func (g *gate) CreateInstanceOn(ctx context.Context, project, member string, req api.InstancesPost) error {
 	g.mu.Lock()
 	g.cur++
 	if g.cur > g.max {
@@ -167,5 +171,5 @@ func (g *gate) CreateInstance(ctx context.Context, project string, req api.Insta
 	g.mu.Lock()
 	g.cur--
 	g.mu.Unlock()
-	return g.Server.CreateInstance(ctx, project, req)
+	return g.Server.CreateInstanceOn(ctx, project, member, req)
 }

@@ -120,12 +120,12 @@ func (e *executor) batches() [][]*step {
 			switch c.Action {
 			case plan.Create:
 				d := c.Desired.(*incus.Network)
-				add(netCreate, ch, "create", func(ctx context.Context) error { return e.srv().CreateNetwork(ctx, d.NetworksPost) })
+				add(netCreate, ch, "create", func(ctx context.Context) error { return e.createNetwork(ctx, d, c.Members) })
 			case plan.Delete:
 				add(delNetworks, ch, "delete", func(ctx context.Context) error { return e.srv().DeleteNetwork(ctx, c.Name) })
 			case plan.Replace:
 				d := c.Desired.(*incus.Network)
-				add(netCreate, ch, "repair", func(ctx context.Context) error { return e.recreateNetwork(ctx, d) })
+				add(netCreate, ch, "repair", func(ctx context.Context) error { return e.recreateNetwork(ctx, d, c.Members) })
 			default:
 				d := c.Desired.(*incus.Network)
 				add(netUpdate, ch, "update", func(ctx context.Context) error { return e.updateNetwork(ctx, d, adopting(c)) })
@@ -399,7 +399,23 @@ func (e *executor) createInstance(ctx context.Context, d *incus.Instance) error 
 		req.Source = src
 	}
 	req.Start = false
-	return e.srv().CreateInstance(ctx, d.Project, req)
+	// Target is the member the plan placed the domain on, "" on a single
+	// server: no target is ever sent there.
+	return e.srv().CreateInstanceOn(ctx, d.Project, d.Target, req)
+}
+
+// createNetwork creates a bridge: on a cluster, first its pending create
+// on each member that does not have it yet (name and type only: an
+// anklume bridge has no member-specific config), then the final create
+// with the global config. A run that stops in between leaves the network
+// pending on some members, which the next plan finishes.
+func (e *executor) createNetwork(ctx context.Context, d *incus.Network, members []string) error {
+	for _, m := range members {
+		if err := e.srv().CreateNetworkOn(ctx, m, api.NetworksPost{Name: d.Name, Type: d.Type}); err != nil {
+			return err
+		}
+	}
+	return e.srv().CreateNetwork(ctx, d.NetworksPost)
 }
 
 // updateInstance is a GET and a PUT of the instance with the ETag.
@@ -529,7 +545,7 @@ func (e *executor) updateVolume(ctx context.Context, d *incus.StorageVolume, ado
 // repair (none can have been created on it). Each step is safe to stop:
 // a later plan sees the missing network, or the profile without its nic,
 // and completes them.
-func (e *executor) recreateNetwork(ctx context.Context, d *incus.Network) error {
+func (e *executor) recreateNetwork(ctx context.Context, d *incus.Network, members []string) error {
 	live, _, err := e.srv().Network(ctx, d.Name)
 	if err != nil && !incusx.IsNotFound(err) {
 		return err
@@ -570,7 +586,7 @@ func (e *executor) recreateNetwork(ctx context.Context, d *incus.Network) error 
 			return err
 		}
 	}
-	if err := e.srv().CreateNetwork(ctx, d.NetworksPost); err != nil {
+	if err := e.createNetwork(ctx, d, members); err != nil {
 		return err
 	}
 	for _, p := range profiles {

@@ -116,6 +116,10 @@ type Change struct {
 	Pool    string `json:"-"`
 	// OldProject is the project an instance moves from.
 	OldProject string `json:"-"`
+	// Members, for a network created on an Incus cluster, are the members
+	// that still need its per-member (pending) create before the final,
+	// global one; empty on a single server.
+	Members []string `json:"-"`
 }
 
 // Note is a `!` line: something kept, create-only, mapped, or to provide.
@@ -143,11 +147,24 @@ type FailedDomain struct {
 	Message string `json:"message"`
 }
 
+// UnknownDomain is a domain whose state cannot be known: it is placed on
+// an Incus cluster member that is offline. Nothing is planned for it:
+// never a delete, never a re-create on another member.
+type UnknownDomain struct {
+	Domain string `json:"domain"`
+	Member string `json:"member"`
+	// Message says why, for the plan line and the apply warning.
+	Message string `json:"message"`
+}
+
 // DomainInfo names a domain's project and network for the plan headers.
 type DomainInfo struct {
 	Name    string
 	Project string
 	Network string
+	// Member is the cluster member the domain is placed on, "" on a
+	// single server.
+	Member string
 	// Orphan is true for a domain removed from the PSOT whose owned
 	// objects are still on the server.
 	Orphan bool
@@ -161,6 +178,8 @@ type Plan struct {
 	Changes []Change
 	Notes   []Note
 	Failed  []FailedDomain
+	// Unknown lists the domains placed on an offline cluster member.
+	Unknown []UnknownDomain
 	// Warnings are the plan-time warnings, in the order found.
 	Warnings []Warning
 	// Desired is the desired state the plan was computed from.

@@ -9,6 +9,14 @@ import (
 	"strings"
 )
 
+// plural returns one or many by n.
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
+
 // NoChanges is the line of a plan without changes (§9.4).
 const NoChanges = "No changes. Incus matches the configuration."
 
@@ -113,6 +121,9 @@ func domainHeader(d DomainInfo) string {
 	if d.Network != "" {
 		parts = append(parts, "network "+d.Network)
 	}
+	if d.Member != "" {
+		parts = append(parts, "member "+d.Member)
+	}
 	if len(parts) == 0 {
 		return "Domain " + d.Name
 	}
@@ -139,6 +150,11 @@ func Render(w io.Writer, p *Plan, opts RenderOptions) error {
 		for _, f := range p.Failed {
 			if f.Domain == di.Name {
 				body = append(body, "  "+colorize("!", opts.Color)+" domain "+f.Domain+": failed: "+f.Message)
+			}
+		}
+		for _, u := range p.Unknown {
+			if u.Domain == di.Name {
+				body = append(body, "  "+colorize("!", opts.Color)+" domain "+u.Domain+": unknown: "+u.Message)
 			}
 		}
 		var lines []line
@@ -173,11 +189,19 @@ func Render(w io.Writer, p *Plan, opts RenderOptions) error {
 	if len(sections) > 0 {
 		bw.WriteString("\n")
 	}
-	if p.Empty() {
+	switch {
+	case p.Empty() && len(p.Unknown) > 0:
+		fmt.Fprintf(bw, "No changes for the domains that could be read; %d %s unknown (cluster member offline).\n",
+			len(p.Unknown), plural(len(p.Unknown), "domain is", "domains are"))
+	case p.Empty():
 		bw.WriteString(NoChanges + "\n")
-	} else {
+	default:
 		s := p.Summary()
 		fmt.Fprintf(bw, "Plan: %d to create, %d to update, %d to delete.\n", s.Create, s.Update, s.Delete)
+		if n := len(p.Unknown); n > 0 {
+			fmt.Fprintf(bw, "%d %s unknown (cluster member offline): nothing is planned for %s.\n",
+				n, plural(n, "domain is", "domains are"), plural(n, "it", "them"))
+		}
 	}
 	if err := bw.Flush(); err != nil {
 		return fmt.Errorf("writing the plan: %w", err)
@@ -201,7 +225,9 @@ type jsonPlan struct {
 	Changes       []Change       `json:"changes"`
 	Notes         []Note         `json:"notes"`
 	FailedDomains []FailedDomain `json:"failed_domains"`
-	Summary       Summary        `json:"summary"`
+	// UnknownDomains appears only on a cluster with an offline member.
+	UnknownDomains []UnknownDomain `json:"unknown_domains,omitempty"`
+	Summary        Summary         `json:"summary"`
 }
 
 // RenderJSON writes the plan as the one JSON document of §9.4, followed by
@@ -216,6 +242,7 @@ func RenderJSON(w io.Writer, p *Plan) error {
 	}
 	doc.Notes = append(doc.Notes, p.Notes...)
 	doc.FailedDomains = append(doc.FailedDomains, p.Failed...)
+	doc.UnknownDomains = p.Unknown
 	b, err := json.Marshal(doc)
 	if err != nil {
 		return fmt.Errorf("encoding the plan: %w", err)

@@ -45,18 +45,10 @@ func (d *differ) checkDomain(pr *incus.Project) string {
 			return msg
 		}
 	}
-	for _, x := range pr.Instances {
-		if x.Target == "" {
-			continue
-		}
-		if d.obs.Server == nil || !d.obs.Server.Environment.ServerClustered {
-			return fmt.Sprintf("target %q is set but the Incus server is not clustered", x.Target)
-		}
-		if !slices.ContainsFunc(d.obs.Members, func(m api.ClusterMember) bool { return m.ServerName == x.Target }) {
-			return fmt.Sprintf("cluster member %q not found", x.Target)
-		}
+	if pr.Target != "" && !d.clustered() {
+		return fmt.Sprintf("target %q is set but the Incus server is not clustered", pr.Target)
 	}
-	return ""
+	return d.checkClusterNetwork(pr)
 }
 
 // checkImage checks the image of an instance that a plan would create:

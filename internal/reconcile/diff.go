@@ -112,6 +112,11 @@ type differ struct {
 	movedFrom map[pkey]bool
 	// stays holds the project-scoped objects that stay: "kind\x00p\x00n".
 	desiredKeys map[string]bool
+	// unknown holds the domains placed on an offline cluster member;
+	// moving maps a domain that changes member to its old one
+	// (cluster.go).
+	unknown map[string]bool
+	moving  map[string]string
 }
 
 // Diff compares the desired state with the observed one and returns the
@@ -141,6 +146,8 @@ func Diff(want *incus.State, obs *Observed, opts Options) (*plan.Plan, error) {
 		disabled:    map[string]bool{},
 		movedFrom:   map[pkey]bool{},
 		desiredKeys: map[string]bool{},
+		unknown:     map[string]bool{},
+		moving:      map[string]string{},
 	}
 	d.index()
 	if err := d.setScope(); err != nil {
@@ -150,22 +157,29 @@ func Diff(want *incus.State, obs *Observed, opts Options) (*plan.Plan, error) {
 		return nil, err
 	}
 	d.globalNotes()
+	load := d.loads()
 	for _, pr := range want.Projects {
 		if !d.scope[pr.Domain] {
 			continue
 		}
-		if msg := d.checkDomain(pr); msg != "" {
+		info := plan.DomainInfo{Name: pr.Domain, Project: pr.Name, Network: d.bridgeOf(pr.Domain)}
+		msg, unknown := d.place(pr, &info, load)
+		if msg == "" && !unknown {
+			msg = d.checkDomain(pr)
+		}
+		if msg != "" {
 			d.failed[pr.Domain] = true
 			d.p.Failed = append(d.p.Failed, plan.FailedDomain{Domain: pr.Domain, Message: msg})
 		}
-		d.p.Domains = append(d.p.Domains, plan.DomainInfo{Name: pr.Domain, Project: pr.Name, Network: d.bridgeOf(pr.Domain)})
+		d.p.Domains = append(d.p.Domains, info)
 	}
 	for _, pr := range want.Projects {
-		if d.scope[pr.Domain] && !d.failed[pr.Domain] {
+		if d.scope[pr.Domain] && !d.failed[pr.Domain] && !d.unknown[pr.Domain] {
 			d.domain(pr)
 		}
 	}
 	d.checkMetadata()
+	d.unknownOrphans()
 	d.orphans()
 	d.sort()
 	return d.p, errors.Join(d.errs...)
@@ -336,6 +350,9 @@ func (d *differ) domain(pr *incus.Project) {
 func (d *differ) network(n *incus.Network) {
 	d.desiredKeys["network\x00\x00"+n.Name] = true
 	live := d.networks[n.Name]
+	if d.clusterNetwork(n, live) {
+		return
+	}
 	if live == nil {
 		d.change(plan.Change{Action: plan.Create, Kind: plan.KindNetwork, Name: n.Name, Project: incus.DefaultProject,
 			Domain: n.Domain, Desired: n})
@@ -352,7 +369,8 @@ func (d *differ) network(n *incus.Network) {
 			return
 		}
 		d.change(plan.Change{Action: plan.Replace, Kind: plan.KindNetwork, Name: n.Name, Project: incus.DefaultProject,
-			Domain: n.Domain, Reason: RepairReason + ": status " + live.Status, Diff: []plan.Diff{}, Desired: n, Live: *live})
+			Domain: n.Domain, Reason: RepairReason + ": status " + live.Status, Diff: []plan.Diff{}, Desired: n, Live: *live,
+			Members: d.memberNames()})
 		return
 	}
 	diffs := compareNetwork(live.Description, live.Config, n)
@@ -606,6 +624,17 @@ func (d *differ) instance(x *incus.Instance) {
 		return
 	}
 	base.Live = *live
+	if r := d.memberReplace(x, live); r != "" {
+		switch {
+		case r == "-":
+		case truthy(live.Config["security.protection.delete"]):
+			d.fail(fmt.Sprintf("cannot move protected instance %s to cluster member %s (security.protection.delete=true); set ephemeral: true first", name, x.Target), "")
+		default:
+			base.Action, base.Reason = plan.Replace, r+keptData(x.Devices)
+			d.change(base)
+		}
+		return
+	}
 	if live.Type != string(x.Type) {
 		switch {
 		case reason == "adopt":

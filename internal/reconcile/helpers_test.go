@@ -213,6 +213,9 @@ func convergeOne(t *testing.T, f *incusx.Fake, c plan.Change, ok func(error)) {
 	case plan.KindNetwork:
 		n := c.Desired.(*incus.Network)
 		if c.Action == plan.Create {
+			for _, m := range c.Members {
+				ok(f.CreateNetworkOn(ctx, m, api.NetworksPost{Name: n.Name, Type: n.Type}))
+			}
 			ok(f.CreateNetwork(ctx, n.NetworksPost))
 			return
 		}
@@ -250,12 +253,12 @@ func convergeOne(t *testing.T, f *incusx.Fake, c plan.Change, ok func(error)) {
 		x := c.Desired.(*incus.Instance)
 		switch c.Action {
 		case plan.Create:
-			ok(f.CreateInstance(ctx, x.Project, x.InstancesPost))
+			ok(f.CreateInstanceOn(ctx, x.Project, x.Target, x.InstancesPost))
 			return
 		case plan.Replace:
 			_ = f.UpdateInstanceState(ctx, x.Project, x.Name, api.InstanceStatePut{Action: incusx.ActionStop, Force: true})
 			ok(f.DeleteInstance(ctx, x.Project, x.Name))
-			ok(f.CreateInstance(ctx, x.Project, x.InstancesPost))
+			ok(f.CreateInstanceOn(ctx, x.Project, x.Target, x.InstancesPost))
 			return
 		case plan.Move:
 			_ = f.UpdateInstanceState(ctx, c.OldProject, x.Name, api.InstanceStatePut{Action: incusx.ActionStop, Force: true})

@@ -31,9 +31,6 @@ type ObserveOptions struct {
 	// every volume pool). Their custom volumes are listed even when the
 	// pool does not list one in used_by.
 	Pools []string
-	// Targets is true when some machine sets target: cluster members are
-	// then listed, if the server is clustered.
-	Targets bool
 	// Resources asks for GET /1.0/resources (--remote with a
 	// resource_policy, §2.14).
 	Resources bool
@@ -54,8 +51,8 @@ type Observed struct {
 	Aliases   []api.ImageAliasesEntry
 	// Volumes holds the custom volumes of each pool in use, by pool.
 	Volumes map[string][]api.StorageVolume
-	// Members is nil unless members were listed (Targets on a clustered
-	// server).
+	// Members is nil on a single server; on a cluster it is always
+	// listed (placement and offline members, cluster.go).
 	Members []api.ClusterMember
 	// Metadata is nil when the server lacks metadata_configuration.
 	Metadata *api.MetadataConfiguration
@@ -113,7 +110,7 @@ func Observe(ctx context.Context, srv incusx.Server, opts ObserveOptions) (*Obse
 	g.do(func() (err error) { obs.Profiles, err = srv.Profiles(ctx); return err })
 	g.do(func() (err error) { obs.Instances, err = srv.Instances(ctx); return err })
 	g.do(func() (err error) { obs.Aliases, err = srv.ImageAliases(ctx); return err })
-	if opts.Targets && info.Environment.ServerClustered {
+	if info.Environment.ServerClustered {
 		g.do(func() (err error) { obs.Members, err = srv.ClusterMembers(ctx); return err })
 	}
 	if slices.Contains(info.APIExtensions, metadataExtension) {

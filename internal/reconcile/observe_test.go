@@ -64,7 +64,7 @@ func TestObserveRequests(t *testing.T) {
 	}
 }
 
-// TestObserveConditional: cluster members only with a target on a
+// TestObserveConditional: cluster members only on a
 // clustered server, resources only when asked, a pool whose used_by names
 // a custom volume is listed (SPEC.md §9.1).
 func TestObserveConditional(t *testing.T) {
@@ -73,7 +73,7 @@ func TestObserveConditional(t *testing.T) {
 	f.AddStoragePool("fast", "dir")
 	must(t, f.CreateStorageVolume(ctx, "default", "fast", api.StorageVolumesPost{Name: "v"}))
 	f.Log().Reset()
-	_, err := Observe(ctx, f, ObserveOptions{Targets: true, Resources: true})
+	_, err := Observe(ctx, f, ObserveOptions{Resources: true})
 	must(t, err)
 	got := f.Log().Strings()
 	if !slices.Contains(got, "GET /1.0/storage-pools/fast/volumes/custom?all-projects=true&recursion=1") ||
@@ -84,7 +84,7 @@ func TestObserveConditional(t *testing.T) {
 	}
 	f.AddClusterMember("n1")
 	f.Log().Reset()
-	_, err = Observe(ctx, f, ObserveOptions{Targets: true})
+	_, err = Observe(ctx, f, ObserveOptions{})
 	must(t, err)
 	if !slices.Contains(f.Log().Strings(), "GET /1.0/cluster/members?recursion=1") {
 		t.Errorf("members not listed:\n%s", strings.Join(f.Log().Strings(), "\n"))

@@ -17,7 +17,7 @@ import (
 // orphanScope decides whether the owned live objects of domain dom (its
 // user.anklume.domain) may be orphans: in scope, not failed, not disabled.
 func (d *differ) orphanScope(dom string) bool {
-	if d.failed[dom] || d.disabled[dom] {
+	if d.failed[dom] || d.disabled[dom] || d.unknown[dom] {
 		return false
 	}
 	if len(d.opts.Limit) > 0 {
@@ -104,7 +104,7 @@ func (d *differ) orphans() {
 	orphanProject := map[string]bool{}
 	contentScope := map[string]string{} // project -> domain
 	for _, pr := range d.want.Projects {
-		if d.scope[pr.Domain] && !d.failed[pr.Domain] {
+		if d.scope[pr.Domain] && !d.failed[pr.Domain] && !d.unknown[pr.Domain] {
 			if live := d.projects[pr.Name]; live != nil && owned(live.Config) {
 				contentScope[pr.Name] = pr.Domain
 			}

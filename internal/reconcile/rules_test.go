@@ -43,7 +43,7 @@ func TestPlanTimeChecks(t *testing.T) {
 			}
 			domains := "  a:\n    trust_level: admin\n    egress: false\n    machines:\n" + tt.a + b
 			m, want := compile(t, psot(domains))
-			oo := ObserveOptions{Pools: []string{"default"}, Targets: true}
+			oo := ObserveOptions{Pools: []string{"default"}}
 			obs, err := Observe(context.Background(), f, oo)
 			must(t, err)
 			p, err := Diff(want, obs, Options{Model: m, ResolveImage: f.ResolveImage})

@@ -97,7 +97,7 @@ func project(m *model.Infra, d *model.Domain) *Project {
 	if h := m.Global.AIAccessHolder; h != "" && h != m.Global.AIAccessDefault {
 		cfg[KeyAIAccessHolder] = h
 	}
-	p := &Project{Domain: d.Name}
+	p := &Project{Domain: d.Name, Target: d.Target}
 	p.Name = d.Project
 	p.Description = d.Description
 	p.Config = cfg

@@ -48,6 +48,7 @@ domains:
         storage_volumes: {vol1: {}, vol2: {pool: fast}}
   ai-tools:
     ephemeral: true
+    target: node2
     machines:
       ai-x: {}
   off:

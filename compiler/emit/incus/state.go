@@ -51,6 +51,11 @@ const (
 	OwnershipKeyPrefix = "user.anklume."
 )
 
+// KeyMember records, on a domain's project, the cluster member the
+// domain is placed on (internal/reconcile chooses it at plan time). It is
+// absent on a single server.
+const KeyMember = "user.anklume.member"
+
 // KeyAIAccessHolder records, on every project, the domain `anklume ai
 // switch` gave the exclusive AI access to, when it is not
 // ai_access_default (internal/aiaccess).
@@ -110,6 +115,10 @@ type Project struct {
 	StorageVolumes []*StorageVolume
 	// Instances in machine declaration order (§5.6).
 	Instances []*Instance
+	// Target is the domain's cluster target: a member, "@<group>", or ""
+	// (model.Domain.Target). The member it settles on is chosen at plan
+	// time and recorded in the project's config under KeyMember.
+	Target string
 }
 
 // Profile is a desired profile inside Project.
