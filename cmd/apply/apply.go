@@ -51,9 +51,16 @@ const (
 	HintNotRoot  = "run as root, or pass --no-nftables"
 	MsgNoAnsible = "ansible-playbook not found in PATH; it is needed to provision %s"
 	HintAnsible  = "install ansible-core, or pass --no-provision"
-	Prompt       = `Type "yes" to confirm these deletions, replacements, renumberings and moves: `
-	MsgNeedYes   = "the plan deletes, replaces, renumbers or moves objects; re-run with --yes to confirm"
-	MsgCancelled = "apply cancelled"
+	// MsgNoAnsibleMembers is --deploy-members without ansible-playbook.
+	MsgNoAnsibleMembers = "ansible-playbook not found in PATH; --deploy-members needs it"
+	HintAnsibleMembers  = "install ansible-core, or load the rules on each member with anklume nftables deploy"
+	// MsgMembersNotLoaded is the warning of an apply on a cluster without
+	// --deploy-members.
+	MsgMembersNotLoaded  = "the Incus server is a cluster: the isolation rules were loaded on this host only, not on the other members that host domains"
+	HintMembersNotLoaded = "run ansible-playbook site.yml --tags members in %s, or anklume apply --deploy-members"
+	Prompt               = `Type "yes" to confirm these deletions, replacements, renumberings and moves: `
+	MsgNeedYes           = "the plan deletes, replaces, renumbers or moves objects; re-run with --yes to confirm"
+	MsgCancelled         = "apply cancelled"
 )
 
 // Options are the inputs of apply.
@@ -99,6 +106,10 @@ type Options struct {
 	NoSnapshot     bool
 	NoRestart      bool
 	RefreshContext bool
+	// DeployMembers loads the isolation rules on every member of an Incus
+	// cluster too (ansible-playbook site.yml --tags members), before any
+	// Incus change; without it, apply on a cluster tells the user to.
+	DeployMembers bool
 	// Verify runs VerifyRun (anklume verify) after a successful apply.
 	Verify    bool
 	VerifyRun func(ctx context.Context, m *model.Infra) error
@@ -124,6 +135,9 @@ func NewCmdApply(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 			"Incus change, then projects, networks, profiles, volumes and instances are created,\n" +
 			"updated and deleted in priority order, and machines with roles are provisioned.\n" +
 			"Deletions, replacements, renumberings and moves need confirmation (or --yes).\n" +
+			"On an Incus cluster the rules must be loaded on every member: --deploy-members runs\n" +
+			"ansible-playbook site.yml --tags members first; without it apply says so. Exit status 2:\n" +
+			"everything was applied but a domain on an offline cluster member, left alone.\n" +
 			"With --verify, anklume verify then probes the isolation on this host (as root).",
 		Args: cmdutil.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -150,6 +164,7 @@ func NewCmdApply(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 	fl.BoolVar(&opts.NoSnapshot, "no-snapshot", false, "take no pre-apply snapshots")
 	fl.BoolVar(&opts.NoRestart, "no-restart", false, "never restart a running instance; warn instead")
 	fl.BoolVar(&opts.Verify, "verify", false, "run anklume verify (probe the isolation) after a successful apply")
+	fl.BoolVar(&opts.DeployMembers, "deploy-members", false, "on an Incus cluster, also load the nftables rules on every member (ansible-playbook site.yml --tags members)")
 	fl.BoolVar(&opts.RefreshContext, "refresh-context", false, "rewrite the nesting context files in every running in-scope instance")
 	return cmd
 }
@@ -269,6 +284,11 @@ func Run(ctx context.Context, opts *Options) error {
 		}
 	}
 	withRoles := machinesWithRoles(scope)
+	if opts.DeployMembers && !opts.NoNftables {
+		if _, err := opts.LookPath("ansible-playbook"); err != nil {
+			return opts.fail(MsgNoAnsibleMembers, HintAnsibleMembers)
+		}
+	}
 	if !opts.NoProvision && len(withRoles) > 0 {
 		if _, err := opts.LookPath("ansible-playbook"); err != nil {
 			return opts.fail(fmt.Sprintf(MsgNoAnsible, plural.N(len(withRoles), "machine")), HintAnsible)
@@ -391,6 +411,16 @@ func (opts *Options) locked(ctx context.Context, srv incusx.Server, m *model.Inf
 				return nil, opts.fail(ne.Msg, ne.Hint)
 			}
 			return nil, err
+		}
+	}
+
+	// Step 6 on a cluster: the rules on every member (the members play of
+	// site.yml), or a warning that they are only on this host.
+	if !opts.NoNftables && len(m.EnabledDomains()) > 0 && obs.Server != nil && obs.Server.Environment.ServerClustered {
+		if !opts.DeployMembers {
+			opts.fail2("warning", MsgMembersNotLoaded, fmt.Sprintf(HintMembersNotLoaded, base))
+		} else if err := opts.Run(ctx, base, opts.IO.Out, opts.IO.ErrOut, "ansible-playbook", "site.yml", "--tags", "members"); err != nil {
+			return nil, fmt.Errorf("ansible-playbook site.yml --tags members: %w", err)
 		}
 	}
 

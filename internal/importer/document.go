@@ -47,6 +47,9 @@ func (im *importer) document() *Result {
 		if !d.egress {
 			add("egress", yamlw.Bool(false))
 		}
+		if t := d.target(); t != "" {
+			add("target", yamlw.Str(t))
+		}
 		if len(d.profiles) > 0 {
 			add("profiles", d.profiles)
 		}

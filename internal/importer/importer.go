@@ -245,6 +245,20 @@ type domain struct {
 	bridge        string
 	profiles      yamlw.Map
 	machines      []*machine
+	// member is the cluster member the project records
+	// (incus.KeyMember), "" on a single server.
+	member string
+}
+
+// target is the domain's cluster target import writes: the member its
+// project records, or else the member of its first machine. The member,
+// not the @group that may have picked it: the group is not recorded, and
+// naming the member keeps the domain where it is.
+func (d *domain) target() string {
+	if d.member != "" || len(d.machines) == 0 {
+		return d.member
+	}
+	return d.machines[0].target
 }
 
 // base returns the first three octets of the domain's subnet.
@@ -448,6 +462,9 @@ func (im *importer) ownedDomains(projects []api.Project) error {
 		im.prefix = prefix
 		d := &domain{name: name, project: p.Name, owned: true, desc: p.Description,
 			trust: p.Config[incus.KeyTrustLevel], ephemeral: p.Config[incus.KeyEphemeral] == "true"}
+		if im.st.Server != nil && im.st.Server.Environment.ServerClustered {
+			d.member = p.Config[incus.KeyMember]
+		}
 		n := im.bridgeOf(name)
 		if n == nil {
 			im.warnf("skipping project %q: the bridge of domain %q was not found", p.Name, name)

@@ -351,7 +351,7 @@ func (im *importer) isAutoFirewall(d *domain, x *machine) bool {
 		slices.Equal(x.roles, []string{"base_system", firewallRole}) && x.protected == true &&
 		len(x.devices) == 0 && len(x.volumes) == 0 && len(x.pds) == 0 && !x.gpu && !x.stopped &&
 		x.image == im.image && x.autostart == "" && x.priority == "" && x.schedule == "" && x.expiry == "" &&
-		x.target == "" && x == d.machines[len(d.machines)-1]
+		(x.target == "" || x.target == d.target()) && x == d.machines[len(d.machines)-1]
 }
 
 // baseOctet is the first octet of every subnet.
@@ -450,7 +450,9 @@ func (im *importer) machineDoc(d *domain, x *machine) yamlw.Map {
 	if x.expiry != "" {
 		add("snapshots_expiry", yamlw.Str(x.expiry))
 	}
-	if x.target != "" {
+	if x.target != "" && x.target != d.target() {
+		// Validation refuses it, which is what import should say: the
+		// machine is not on its domain's member.
 		add("target", yamlw.Str(x.target))
 	}
 	if m == nil {

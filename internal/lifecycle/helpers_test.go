@@ -64,7 +64,12 @@ func compile(t *testing.T, psot string) *model.Infra {
 // applied returns a Fake on which m was applied, with an empty log.
 func applied(t *testing.T, m *model.Infra) *incusx.Fake {
 	t.Helper()
-	f := incusx.NewFake()
+	return appliedOn(t, incusx.NewFake(), m)
+}
+
+// appliedOn applies m to f and returns f.
+func appliedOn(t *testing.T, f *incusx.Fake, m *model.Infra) *incusx.Fake {
+	t.Helper()
 	ctx := context.Background()
 	want := incus.Desired(m)
 	obs, err := reconcile.Observe(ctx, f, reconcile.ObserveOptions{Pools: []string{want.StoragePool}})

@@ -49,11 +49,17 @@ type DomainStatus struct {
 	Name    string `json:"name"`
 	Enabled bool   `json:"enabled"`
 	// TrustLevel is nil when the domain has none (legacy mode).
-	TrustLevel    *string         `json:"trust_level"`
-	Project       string          `json:"project"`
-	ProjectExists bool            `json:"project_exists"`
-	Network       string          `json:"network"`
-	NetworkExists bool            `json:"network_exists"`
+	TrustLevel    *string `json:"trust_level"`
+	Project       string  `json:"project"`
+	ProjectExists bool    `json:"project_exists"`
+	Network       string  `json:"network"`
+	NetworkExists bool    `json:"network_exists"`
+	// Member is the Incus cluster member the domain is placed on (the
+	// one its project records, or the one the next apply would pick), ""
+	// on a single server; MemberOffline is true when that member is
+	// offline (the domain's state is then unknown).
+	Member        string          `json:"member,omitempty"`
+	MemberOffline bool            `json:"member_offline,omitempty"`
 	Machines      []MachineStatus `json:"machines"`
 }
 
@@ -136,6 +142,8 @@ func Status(ctx context.Context, srv incusx.Server, m *model.Infra, opts StatusO
 		warnings = append(warnings, plan.Warning{Msg: aiWarn})
 	}
 	drift := map[string]bool{}
+	member := map[string]string{}
+	offline := map[string]bool{}
 	p, derr := reconcile.Diff(incus.Desired(m), obs, reconcile.Options{
 		Model: m, ResolveImage: srv.ResolveImage, Remote: opts.Remote,
 	})
@@ -148,6 +156,13 @@ func Status(ctx context.Context, srv incusx.Server, m *model.Infra, opts StatusO
 		}
 		for _, fd := range p.Failed {
 			warnings = append(warnings, plan.Warning{Msg: fmt.Sprintf("domain %s: %s", fd.Domain, fd.Message)})
+		}
+		for _, di := range p.Domains {
+			member[di.Name] = di.Member
+		}
+		for _, u := range p.Unknown {
+			member[u.Domain], offline[u.Domain] = u.Member, true
+			warnings = append(warnings, plan.Warning{Msg: fmt.Sprintf("domain %s: unknown: %s", u.Domain, u.Message)})
 		}
 	}
 	for _, e := range reconcile.Errors(derr) {
@@ -186,6 +201,7 @@ func Status(ctx context.Context, srv incusx.Server, m *model.Infra, opts StatusO
 		ds := DomainStatus{
 			Name: d.Name, Enabled: d.Enabled, Project: d.Project, ProjectExists: projects[d.Project],
 			Network: d.Bridge, NetworkExists: networks[d.Bridge], Machines: []MachineStatus{},
+			Member: member[d.Name], MemberOffline: offline[d.Name],
 		}
 		if d.TrustLevel != "" {
 			ds.TrustLevel = &d.TrustLevel
@@ -273,6 +289,13 @@ func RenderStatus(w io.Writer, r *Report, nftLine string) error {
 			fmt.Fprintf(&b, " (%s)", strings.Join(tags, ", "))
 		}
 		fmt.Fprintf(&b, "\n  project %s: %s\n  network %s: %s\n", d.Project, presence(d.ProjectExists), d.Network, presence(d.NetworkExists))
+		if d.Member != "" {
+			state := "online"
+			if d.MemberOffline {
+				state = "offline, state unknown"
+			}
+			fmt.Fprintf(&b, "  member %s: %s\n", d.Member, state)
+		}
 		if len(d.Machines) == 0 {
 			b.WriteString("  (no machines)\n")
 			continue

@@ -16,7 +16,17 @@ const (
 	PlayFirewall     = "Firewall | Deploy isolation rules"
 	PlayInfra        = "Infrastructure | Reconcile Incus resources"
 	PlayProvisioning = "Provisioning | Configure instances"
+	// The cluster plays come last and run only with --tags members.
+	PlayMembersFind     = "Cluster | Find the Incus cluster members"
+	PlayMembersFirewall = "Cluster | Deploy isolation rules on the members"
 )
+
+// MembersTag selects the cluster plays: `ansible-playbook site.yml --tags
+// members` (they are also tagged never, so a plain run skips them).
+const MembersTag = "members"
+
+// MembersGroup is the inventory group of the Incus cluster members.
+const MembersGroup = "incus_hosts"
 
 // Connection names of §6.7 item 4.
 const (
@@ -80,9 +90,11 @@ func RoleSteps(m *model.Infra) []RoleStep {
 }
 
 // Site returns site.yml without its header: the four plays of §6.7 item 3
-// with the provisioning tasks of §10.2 generated from m.
+// with the provisioning tasks of §10.2 generated from m, then the two
+// cluster plays (membersPlays).
 func Site(m *model.Infra) []byte {
 	plays := yamlw.List{preflightPlay(), firewallPlay(), infraPlay(), provisioningPlay(m)}
+	plays = append(plays, membersPlays()...)
 	body := yamlw.Marshal(plays)
 	// The play name is fixed by SPEC.md and starts in lower case; tell
 	// ansible-lint that this is deliberate.
@@ -196,6 +208,76 @@ func firewallPlay() yamlw.Map {
 			{Key: "when", Value: yamlw.Str(deploy)},
 		}}},
 	}
+}
+
+// membersExpr lists the online members of `incus query
+// /1.0/cluster/members` (empty on a single server, where the query fails).
+const membersExpr = "{{ (anklume_members_read.stdout | from_json | selectattr('status', 'equalto', 'Online') | list) " +
+	"if anklume_members_read.rc == 0 else [] }}"
+
+// membersPlays are the cluster plays. On an Incus cluster the isolation
+// rules must be loaded on every member that hosts a domain (traffic
+// between the domains of a member is forwarded by that member's kernel);
+// `anklume nftables deploy` and play 2 load them on this host only. Play
+// 5 fills the group incus_hosts with the online members the live cluster
+// lists (name, and the host of the member's address as ansible_host),
+// unless the inventory defines the group already: an inventory that
+// needs other connection settings for the members declares them there.
+// Play 6 runs incus_nftables on each of them, with the same content
+// guard, ownership check and persistence as on this host, after copying
+// the guarded file to the member. Both are tagged never and members: a
+// plain run never reaches out to other hosts.
+func membersPlays() yamlw.List {
+	tagList := tags("never", MembersTag)
+	find := yamlw.Map{
+		{Key: "name", Value: yamlw.Str(PlayMembersFind)},
+		{Key: "hosts", Value: yamlw.Str("localhost")},
+		{Key: "connection", Value: yamlw.Str("local")},
+		{Key: "gather_facts", Value: yamlw.Bool(false)},
+		{Key: "tags", Value: tagList},
+		{Key: "tasks", Value: yamlw.List{
+			yamlw.Map{
+				{Key: "name", Value: yamlw.Str("Read the cluster members")},
+				{Key: "ansible.builtin.command", Value: yamlw.Map{
+					{Key: "argv", Value: strList([]string{"incus", "query",
+						"{{ anklume_remote | default('local', true) }}:/1.0/cluster/members?recursion=1"})},
+				}},
+				{Key: "register", Value: yamlw.Str("anklume_members_read")},
+				{Key: "changed_when", Value: yamlw.Bool(false)},
+				{Key: "failed_when", Value: yamlw.Bool(false)},
+				{Key: "check_mode", Value: yamlw.Bool(false)},
+				{Key: "when", Value: yamlw.Str("groups['" + MembersGroup + "'] | default([]) | length == 0")},
+			},
+			yamlw.Map{
+				{Key: "name", Value: yamlw.Str("Add each online member to " + MembersGroup)},
+				{Key: "ansible.builtin.add_host", Value: yamlw.Map{
+					{Key: "name", Value: yamlw.Str("{{ anklume_member.server_name }}")},
+					{Key: "groups", Value: yamlw.Str(MembersGroup)},
+					{Key: "ansible_host", Value: yamlw.Str("{{ anklume_member.url | urlsplit('hostname') }}")},
+				}},
+				{Key: "loop", Value: yamlw.Str(membersExpr)},
+				{Key: "loop_control", Value: yamlw.Map{
+					{Key: "loop_var", Value: yamlw.Str("anklume_member")},
+					{Key: "label", Value: yamlw.Str("{{ anklume_member.server_name }}")},
+				}},
+				{Key: "when", Value: yamlw.Str("anklume_members_read is not skipped")},
+			},
+		}},
+	}
+	deploy := yamlw.Map{
+		{Key: "name", Value: yamlw.Str(PlayMembersFirewall)},
+		{Key: "hosts", Value: yamlw.Str(MembersGroup)},
+		{Key: "become", Value: yamlw.Bool(true)},
+		{Key: "gather_facts", Value: yamlw.Bool(false)},
+		{Key: "tags", Value: tagList},
+		{Key: "roles", Value: yamlw.List{yamlw.Map{
+			{Key: "role", Value: yamlw.Str("incus_nftables")},
+			{Key: "vars", Value: yamlw.Map{
+				{Key: "incus_nftables_member_file", Value: yamlw.Str("/run/anklume-isolation.nft")},
+			}},
+		}}},
+	}
+	return yamlw.List{find, deploy}
 }
 
 // infraPlay is play 3: it loads the desired state and runs the infra

@@ -48,8 +48,8 @@ domains:
       o1: {roles: [never]}
 `
 
-// TestSitePlays: site.yml holds exactly the four plays of §6.7 item 3, in
-// order (the firewall play before the infrastructure play, §16 #46), with
+// TestSitePlays: site.yml holds the four plays of §6.7 item 3, in
+// order, then the two cluster plays that only --tags members runs (the firewall play before the infrastructure play, §16 #46), with
 // their hosts, connection and tags, and play 4 sets the connection
 // variables of §6.7 item 4.
 func TestSitePlays(t *testing.T) {
@@ -61,19 +61,24 @@ func TestSitePlays(t *testing.T) {
 		{PlayFirewall, "localhost", "local", "nftables"},
 		{PlayInfra, "localhost", "local", "infra"},
 		{PlayProvisioning, "all", "", "provision"},
+		{PlayMembersFind, "localhost", "local", "never,members"},
+		{PlayMembersFirewall, MembersGroup, "", "never,members"},
 	}
 	if len(plays) != len(want) {
 		t.Fatalf("got %d plays, want %d", len(plays), len(want))
 	}
 	for i, w := range want {
 		p := plays[i]
-		if p.Name != w.name || p.Hosts != w.hosts || p.Connection != w.conn || !slices.Equal(p.Tags, []string{w.tag}) {
+		if p.Name != w.name || p.Hosts != w.hosts || p.Connection != w.conn || !slices.Equal(p.Tags, strings.Split(w.tag, ",")) {
 			t.Errorf("play %d = %q hosts %q connection %q tags %v; want %q %q %q [%s]",
 				i+1, p.Name, p.Hosts, p.Connection, p.Tags, w.name, w.hosts, w.conn, w.tag)
 		}
 	}
-	if !plays[1].Become {
-		t.Errorf("the firewall play does not become root")
+	if !plays[1].Become || !plays[5].Become {
+		t.Errorf("a firewall play does not become root")
+	}
+	if got := plays[5].Roles; len(got) != 1 || got[0].(map[string]any)["role"] != "incus_nftables" {
+		t.Errorf("play 6 roles = %v, want incus_nftables", got)
 	}
 	if p := plays[0]; p.GatherFacts == nil || *p.GatherFacts {
 		t.Errorf("play 1 gathers facts")
@@ -166,7 +171,7 @@ func TestSiteProvisioningTasks(t *testing.T) {
 			t.Errorf("task %d when = %q, want %q", i, task["when"], wantWhen)
 		}
 	}
-	if strings.Contains(string(Site(compile(t, twoMachines))), "never") {
+	if strings.Contains(string(Site(compile(t, twoMachines))), "Role never at") {
 		t.Errorf("a role of a disabled domain appears in site.yml")
 	}
 }
