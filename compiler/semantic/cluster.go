@@ -91,6 +91,16 @@ func describeTarget(t string) string {
 // network policies between domains that may be on different members.
 func (c *checker) checkCluster() {
 	ts := c.targets()
+	if c.g.firewallVM.is(true) {
+		// The firewall VM has a NIC on every domain's bridge: it cannot
+		// when the domains are on different members.
+		for _, d := range c.domains {
+			if n, ok := c.field(d.node, "target"); ok && n != nil {
+				c.dl.Errorf(n.Pos, d.path.Key("target").String(), "use firewall_mode: host on a cluster",
+					"a domain target cannot be used with firewall_mode: vm: the firewall VM joins every domain's bridge, and a bridge does not span cluster members without OVN, which anklume does not set up")
+			}
+		}
+	}
 	pols, _ := c.readPolicies()
 	for _, p := range pols {
 		if p.from == nil || p.to == nil {

@@ -23,6 +23,9 @@ func TestClusterTargets(t *testing.T) {
 `, want: []string{
 			"infra.yml:8:19: domains.pro.machines.a.target: machine \"a\" targets \"m2\" but its domain \"pro\" targets \"@lab\"; every machine of a domain lives on the domain's cluster member (a bridge does not span members without OVN, which anklume does not set up)\n  hint: remove the machine's target, or move the machine to a domain whose target is \"m2\"",
 		}},
+		{name: "target with the firewall VM", src: "project_name: p\nglobal:\n  addressing: {}\n  firewall_mode: vm\ndomains:\n  pro:\n    target: m1\n", want: []string{
+			"infra.yml:7:13: domains.pro.target: a domain target cannot be used with firewall_mode: vm: the firewall VM joins every domain's bridge, and a bridge does not span cluster members without OVN, which anklume does not set up\n  hint: use firewall_mode: host on a cluster",
+		}},
 		{name: "machines of an untargeted domain disagree", src: zoneHead + `  pro:
     machines:
       a: {target: m1}

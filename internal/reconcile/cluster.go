@@ -195,15 +195,19 @@ func (d *differ) place(pr *incus.Project, info *plan.DomainInfo, load map[string
 		if group != "" && !slices.ContainsFunc(d.obs.Members, func(m api.ClusterMember) bool { return slices.Contains(m.Groups, group) }) {
 			return fmt.Sprintf("no cluster member is in group %q", group), false
 		}
-		if member = d.pick(group, load); member == "" {
+		if peer := d.policyPeer(pr.Domain, group); peer != "" {
+			member, why = peer, "a network policy links it to a domain placed there"
+		} else if member = d.pick(group, load); member == "" {
 			if group != "" {
 				return fmt.Sprintf("no member of cluster group %q is online", group), false
 			}
 			return "no cluster member is online", false
 		}
-		why = "the online member with the fewest anklume instances"
-		if group != "" {
-			why = fmt.Sprintf("the online member of group %q with the fewest anklume instances", group)
+		if why == "" {
+			why = "the online member with the fewest anklume instances"
+			if group != "" {
+				why = fmt.Sprintf("the online member of group %q with the fewest anklume instances", group)
+			}
 		}
 	}
 	if d.memberOffline(member) {
@@ -212,6 +216,7 @@ func (d *differ) place(pr *incus.Project, info *plan.DomainInfo, load map[string
 		return "", true
 	}
 	info.Member = member
+	d.placedAt[pr.Domain] = member
 	if recorded != "" && recorded != member {
 		d.moving[pr.Domain] = recorded
 		d.note(plan.KindDomain, pr.Domain, pr.Name, pr.Domain,
@@ -231,6 +236,79 @@ func (d *differ) place(pr *incus.Project, info *plan.DomainInfo, load map[string
 		x.Target = member
 	}
 	return "", false
+}
+
+// linked returns the domains a network policy (the AI auto-policy
+// included) links dom to, in policy order.
+func (d *differ) linked(dom string) []string {
+	var out []string
+	if d.opts.Model == nil {
+		return nil
+	}
+	for _, p := range d.opts.Model.Policies {
+		if p.TouchesDisabled() || p.From.Domain == nil || p.To.Domain == nil {
+			continue
+		}
+		a, b := p.From.Domain.Name, p.To.Domain.Name
+		switch {
+		case a == dom && b != dom:
+			out = append(out, b)
+		case b == dom && a != dom:
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// memberOf is where a domain is: placed in this plan, or recorded on its
+// live project.
+func (d *differ) memberOf(dom string) string {
+	if m := d.placedAt[dom]; m != "" {
+		return m
+	}
+	if pr := d.want.DomainProject(dom); pr != nil {
+		return d.recordedMember(pr.Name)
+	}
+	return ""
+}
+
+// policyPeer returns the member of a domain that a network policy links
+// dom to and that is placed already, when it is online and in group ("",
+// every member): traffic between domains does not cross members, so a
+// domain free to go anywhere joins the domains it talks to.
+func (d *differ) policyPeer(dom, group string) string {
+	for _, other := range d.linked(dom) {
+		m := d.memberOf(other)
+		if c := d.clusterMember(m); c != nil && c.Status == memberOnline && (group == "" || slices.Contains(c.Groups, group)) {
+			return m
+		}
+	}
+	return ""
+}
+
+// checkPolicyMembers fails the in-scope domains that a network policy
+// links to a domain on another member: anklume does not route between
+// cluster members. Validation refuses what it can see (targets that
+// differ); this catches what placement decided.
+func (d *differ) checkPolicyMembers() {
+	if !d.clustered() {
+		return
+	}
+	for _, pr := range d.want.Projects {
+		dom := pr.Domain
+		if !d.scope[dom] || d.failed[dom] || d.unknown[dom] || d.placedAt[dom] == "" {
+			continue
+		}
+		for _, other := range d.linked(dom) {
+			if m := d.memberOf(other); m != "" && m != d.placedAt[dom] {
+				d.failed[dom] = true
+				d.p.Failed = append(d.p.Failed, plan.FailedDomain{Domain: dom, Message: fmt.Sprintf(
+					"a network policy links it to domain %s, on cluster member %s, but it is on %s; anklume does not route between cluster members: give both domains the same member as target",
+					other, m, d.placedAt[dom])})
+				break
+			}
+		}
+	}
 }
 
 // markUnknown records a domain placed on an offline member.

@@ -219,3 +219,27 @@ func TestClusterSingleServer(t *testing.T) {
 func incusNet(name string) api.NetworksPost {
 	return api.NetworksPost{Name: name, Type: "bridge"}
 }
+
+// TestClusterPolicyPlacement: a domain free to go anywhere joins the
+// domain a network policy links it to; two domains placed apart before a
+// policy linked them fail their plan-time checks.
+func TestClusterPolicyPlacement(t *testing.T) {
+	f := clusterFake()
+	const two = "  a:\n    trust_level: admin\n    machines:\n      a-1: {}\n  b:\n    trust_level: trusted\n    machines:\n      b-1: {}\n"
+	const policy = "network_policies:\n  - {from: a, to: b, ports: [22]}\n"
+	m, want := compile(t, psot(two+policy))
+	p := mustPlan(t, f, m, want, Options{})
+	contains(t, text(t, p), "  ! domain b: placed on cluster member m1 (a network policy links it to a domain placed there)")
+
+	f = clusterFake()
+	m, want = compile(t, psot(two))
+	converge(t, f, mustPlan(t, f, m, want, Options{}))
+	if got := members(t, f); got != "a=m1 b=m2 a/a-1@m1 b/b-1@m2" {
+		t.Fatalf("placement without a policy: %s", got)
+	}
+	m, want = compile(t, psot(two+policy))
+	p = mustPlan(t, f, m, want, Options{})
+	if len(p.Failed) != 2 || p.Failed[0].Message != "a network policy links it to domain b, on cluster member m2, but it is on m1; anklume does not route between cluster members: give both domains the same member as target" {
+		t.Errorf("failed = %+v", p.Failed)
+	}
+}

@@ -117,6 +117,8 @@ type differ struct {
 	// (cluster.go).
 	unknown map[string]bool
 	moving  map[string]string
+	// placedAt maps each placed in-scope domain to its member.
+	placedAt map[string]string
 }
 
 // Diff compares the desired state with the observed one and returns the
@@ -148,6 +150,7 @@ func Diff(want *incus.State, obs *Observed, opts Options) (*plan.Plan, error) {
 		desiredKeys: map[string]bool{},
 		unknown:     map[string]bool{},
 		moving:      map[string]string{},
+		placedAt:    map[string]string{},
 	}
 	d.index()
 	if err := d.setScope(); err != nil {
@@ -173,6 +176,7 @@ func Diff(want *incus.State, obs *Observed, opts Options) (*plan.Plan, error) {
 		}
 		d.p.Domains = append(d.p.Domains, info)
 	}
+	d.checkPolicyMembers()
 	for _, pr := range want.Projects {
 		if d.scope[pr.Domain] && !d.failed[pr.Domain] && !d.unknown[pr.Domain] {
 			d.domain(pr)
