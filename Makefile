@@ -56,7 +56,7 @@ e2e-setup:
 # Live apply benchmarks (anklume apply vs the Incus API, no-op apply and its
 # request count); they skip without the daemon, so run e2e-setup first.
 bench-e2e:
-	$(GO) test ./e2e -run '^$$' -bench Apply -benchtime 1x -timeout 30m
+	$(GO) test ./e2e -run '^$$' -bench Apply -benchtime 1x -timeout 30m -v
 
 # Live benchmark of a teacher's lab, 100 domains x 3 containers (300
 # instances, 100 bridges in 10.160.0-99.0/24): create vs the Incus API,

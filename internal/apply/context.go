@@ -109,13 +109,21 @@ func (e *executor) contextAfterStart(ctx context.Context, t ContextTarget, first
 	}
 }
 
-// writeContext writes the directory and the four files into one instance.
+// writeContext writes the directory and the four files into one instance,
+// in one session when the connection can (incusx.DirWriter).
 func writeContext(ctx context.Context, fw incusx.FileWriter, n Nesting, t ContextTarget) error {
+	var files []incusx.NewFile
+	for _, f := range ContextFiles(n, t.VM) {
+		files = append(files, incusx.NewFile{Path: f.Path, Content: []byte(f.Value + "\n"), Mode: 0o644})
+	}
+	if dw, ok := fw.(incusx.DirWriter); ok {
+		return dw.WriteInstanceDir(ctx, t.Project, t.Name, ContextDir, 0o755, files)
+	}
 	if err := fw.MakeInstanceDir(ctx, t.Project, t.Name, ContextDir, 0o755); err != nil {
 		return err
 	}
-	for _, f := range ContextFiles(n, t.VM) {
-		if err := fw.WriteInstanceFile(ctx, t.Project, t.Name, f.Path, []byte(f.Value+"\n"), 0o644); err != nil {
+	for _, f := range files {
+		if err := fw.WriteInstanceFile(ctx, t.Project, t.Name, f.Path, f.Content, f.Mode); err != nil {
 			return err
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"path"
 	"slices"
 
@@ -30,7 +31,85 @@ type FileWriter interface {
 var (
 	_ FileWriter = (*Client)(nil)
 	_ FileWriter = (*Fake)(nil)
+	_ DirWriter  = (*Client)(nil)
+	_ DirWriter  = (*Fake)(nil)
 )
+
+// NewFile is one file that DirWriter writes.
+type NewFile struct {
+	Path    string
+	Content []byte
+	Mode    int
+}
+
+// DirWriter writes a directory and files into one instance at once: the
+// same result as MakeInstanceDir then WriteInstanceFile for each file, in
+// one session. Client opens one SFTP connection to the instance
+// (GET /1.0/instances/<name>/sftp) instead of one request per file: Incus
+// serves every file request of a container by starting a file server in
+// the container, so five requests cost five times its set-up (measured on
+// the reference machine under load: 0.12–0.17 s for the directory and
+// four files by requests, 0.09–0.10 s by one session, right after the
+// start).
+type DirWriter interface {
+	WriteInstanceDir(ctx context.Context, project, instance, dir string, dirMode int, files []NewFile) error
+}
+
+// WriteInstanceDir implements DirWriter over one SFTP session: the
+// directory is created when missing (an existing one is kept), then each
+// file is created or truncated and written; the directory and the files
+// are owned by root with the given modes. Every Incus release serves the
+// SFTP endpoint (the incus client's file commands use it unconditionally).
+func (c *Client) WriteInstanceDir(ctx context.Context, project, instance, dir string, dirMode int, files []NewFile) error {
+	if err := ctx.Err(); err != nil {
+		return wrapFile(err, "creating directory", project, instance, dir)
+	}
+	s, err := c.in(project).GetInstanceFileSFTP(instance)
+	if err != nil {
+		return wrapFile(err, "creating directory", project, instance, dir)
+	}
+	defer s.Close()
+	if err := s.MkdirAll(dir); err != nil {
+		return wrapFile(err, "creating directory", project, instance, dir)
+	}
+	if err := errors.Join(s.Chmod(dir, os.FileMode(dirMode)), s.Chown(dir, 0, 0)); err != nil {
+		return wrapFile(err, "creating directory", project, instance, dir)
+	}
+	for _, f := range files {
+		if err := ctx.Err(); err != nil {
+			return wrapFile(err, "writing", project, instance, f.Path)
+		}
+		fh, err := s.OpenFile(f.Path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC)
+		if err != nil {
+			return wrapFile(err, "writing", project, instance, f.Path)
+		}
+		_, werr := fh.Write(f.Content)
+		if err := errors.Join(werr, fh.Close(), s.Chmod(f.Path, os.FileMode(f.Mode)), s.Chown(f.Path, 0, 0)); err != nil {
+			return wrapFile(err, "writing", project, instance, f.Path)
+		}
+	}
+	return nil
+}
+
+// WriteInstanceDir implements DirWriter with the fake's MakeInstanceDir
+// and WriteInstanceFile, so that its request log and failures are those
+// of the files.
+func (f *Fake) WriteInstanceDir(ctx context.Context, project, instance, dir string, dirMode int, files []NewFile) error {
+	return writeDirByFiles(ctx, f, project, instance, dir, dirMode, files)
+}
+
+// writeDirByFiles is DirWriter made of FileWriter requests.
+func writeDirByFiles(ctx context.Context, fw FileWriter, project, instance, dir string, dirMode int, files []NewFile) error {
+	if err := fw.MakeInstanceDir(ctx, project, instance, dir, dirMode); err != nil {
+		return err
+	}
+	for _, f := range files {
+		if err := fw.WriteInstanceFile(ctx, project, instance, f.Path, f.Content, f.Mode); err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
 // WriteInstanceFile implements FileWriter.
 func (c *Client) WriteInstanceFile(ctx context.Context, project, instance, p string, content []byte, mode int) error {
