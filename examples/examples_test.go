@@ -152,6 +152,16 @@ var expected = map[string]wantExample{
 		},
 		policies: 2,
 	},
+	"firewall-vm": {
+		domains: []wantDomain{
+			{"anklume", "admin", "10.100.0.0/24", false, true, []wantMachine{
+				lxc("anklume-instance", "10.100.0.1"), vm("anklume-firewall", "10.100.0.253")}},
+			{"pro", "trusted", "10.110.1.0/24", false, true, []wantMachine{lxc("pro-ws", "10.110.1.1")}},
+			{"perso", "trusted", "10.110.0.0/24", false, true, []wantMachine{lxc("perso-ws", "10.110.0.1")}},
+			{"browsing", "untrusted", "10.140.0.0/24", false, true, []wantMachine{vm("browse-vm", "10.140.0.1")}},
+		},
+		policies: 3,
+	},
 	"shared-services": {
 		domains: []wantDomain{
 			{"pro", "trusted", "10.110.0.0/24", false, true, []wantMachine{lxc("pro-ws", "10.110.0.1")}},
@@ -163,7 +173,7 @@ var expected = map[string]wantExample{
 }
 
 func TestNames(t *testing.T) {
-	want := []string{"ai-tools", "developer", "llm-supervisor", "pro-workstation", "sandbox-isolation",
+	want := []string{"ai-tools", "developer", "firewall-vm", "llm-supervisor", "pro-workstation", "sandbox-isolation",
 		"shared-services", "student-sysadmin", "sys-print", "teacher-lab", "tor-gateway"}
 	if got := Names(); !reflect.DeepEqual(got, want) {
 		t.Fatalf("Names() = %q, want %q", got, want)
