@@ -2,6 +2,7 @@ package root
 
 import (
 	"context"
+	"io/fs"
 	"sort"
 	"strings"
 	"time"
@@ -9,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/anklume/anklume/cmd/cmdutil"
+	rolescmd "github.com/anklume/anklume/cmd/roles"
 	"github.com/anklume/anklume/compiler"
 	"github.com/anklume/anklume/compiler/model"
 	"github.com/anklume/anklume/examples"
@@ -29,12 +31,14 @@ const completionTimeout = 2 * time.Second
 //   - --name of snapshot restore and delete: the snapshots of the TARGET
 //     machine, read from Incus with a timeout of completionTimeout;
 //   - --example of init: the embedded examples;
-//   - --remote: the remotes of the Incus client configuration.
+//   - --remote: the remotes of the Incus client configuration;
+//   - the ROLE argument of roles: the built-in provisioning roles and
+//     those of roles_custom/ and roles_vendor/ (cmd/roles.List).
 //
 // Names come from the PSOT that -f (or the current directory) selects; a
 // PSOT that does not compile gives no names (the shell then falls back to
-// nothing rather than to file names). No role name is completed: no
-// command takes one as an argument.
+// nothing rather than to file names); role names are completed even
+// then, from the built-in roles.
 
 // argKinds maps a command path to what its positional arguments complete
 // to: "machine" for the first argument only, "targets" for every argument.
@@ -79,6 +83,14 @@ func registerCompletions(c *cobra.Command, f *cmdutil.Factory) {
 			return filterPrefix(snapshotNames(cmd, f, args), toComplete), cobra.ShellCompDirectiveNoFileComp
 		})
 	}
+	if path == "roles" {
+		c.ValidArgsFunction = func(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+			if len(args) > 0 {
+				return nil, cobra.ShellCompDirectiveNoFileComp
+			}
+			return filterPrefix(roleNames(cmd, f), toComplete), cobra.ShellCompDirectiveNoFileComp
+		}
+	}
 	if kind, ok := argKinds[path]; ok {
 		c.ValidArgsFunction = func(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
 			if kind != "targets" && len(args) > 0 {
@@ -122,6 +134,21 @@ func completionModel(cmd *cobra.Command, f *cmdutil.Factory) *model.Infra {
 		return nil
 	}
 	return res.Model
+}
+
+// roleNames lists the roles `anklume roles` knows, for the PSOT that -f
+// selects (its roles_custom/ and roles_vendor/).
+func roleNames(cmd *cobra.Command, f *cmdutil.Factory) []string {
+	if f.Globals != nil {
+		f.Globals.FileSet = cmd.Flags().Changed("file")
+	}
+	opts := &rolescmd.Options{IO: f.IO, Globals: f.Globals, Source: f.Source, Host: f.Host, Getwd: f.Getwd, FS: f.FS}
+	var m *model.Infra
+	var base fs.FS
+	if f.Host != nil {
+		m, base, _ = rolescmd.Load(opts, false)
+	}
+	return rolescmd.Names(rolescmd.List(m, base))
 }
 
 func domainNames(m *model.Infra) []string {

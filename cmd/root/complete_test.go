@@ -41,7 +41,8 @@ domains:
 // returns the completion lines without the directive line.
 func completeRun(t *testing.T, fake *incusx.Fake, args ...string) ([]string, string) {
 	t.Helper()
-	f, out, _ := newFactory(map[string]string{"infra.yml": completePSOT}, nil)
+	f, out, _ := newFactory(map[string]string{"infra.yml": completePSOT,
+		"roles_custom/my_role/tasks/main.yml": "---\n", "roles_vendor/vendor.thing/tasks/main.yml": "---\n"}, nil)
 	f.Remotes = func() []string { return []string{"lab-server", "local"} }
 	if fake != nil {
 		f.Incus = func(context.Context, string) (incusx.Server, error) { return fake, nil }
@@ -110,6 +111,11 @@ func TestCompletionOfNames(t *testing.T) {
 		{"no snapshots of an unknown machine", []string{"snapshot", "delete", "nope", "--name", ""}, nil},
 		{"examples", []string{"init", "--example", "tor"}, []string{"tor-gateway"}},
 		{"remotes", []string{"status", "--remote", ""}, []string{"lab-server", "local"}},
+		{"built-in roles", []string{"roles", "fi"}, []string{"firewall_router"}},
+		{"no infra roles", []string{"roles", "incus"}, nil},
+		{"custom and vendor roles", []string{"roles", "v"}, []string{"vendor.thing"}},
+		{"roles_custom", []string{"roles", "my"}, []string{"my_role"}},
+		{"one role only", []string{"roles", "base_system", ""}, nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -29,6 +29,7 @@ import (
 	"github.com/anklume/anklume/cmd/initcmd"
 	nftablescmd "github.com/anklume/anklume/cmd/nftables"
 	plancmd "github.com/anklume/anklume/cmd/plan"
+	rolescmd "github.com/anklume/anklume/cmd/roles"
 	"github.com/anklume/anklume/cmd/schema"
 	shellcmd "github.com/anklume/anklume/cmd/shell"
 	snapshotcmd "github.com/anklume/anklume/cmd/snapshot"
@@ -101,7 +102,7 @@ func NewCmdRoot(f *cmdutil.Factory) *cobra.Command {
 		upgradecmd.NewCmdUpgrade(f, nil), verifycmd.NewCmdVerify(f, nil), doctorcmd.NewCmdDoctor(f, nil),
 		consolecmd.NewCmdConsole(f, nil), shellcmd.NewCmdShell(f, nil), dashboardcmd.NewCmdDashboard(f, nil),
 		desktopcmd.NewCmdDesktop(f, nil), clipboardcmd.NewCmdClipboard(f, nil), copycmd.NewCmdCopy(f, nil),
-		aicmd.NewCmdAI(f, nil),
+		aicmd.NewCmdAI(f, nil), rolescmd.NewCmdRoles(f, nil),
 	)
 	finish(cmd, f)
 	return cmd
