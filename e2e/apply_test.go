@@ -76,10 +76,11 @@ func cleanupApply() {
 }
 
 type liveInstance struct {
-	Name   string            `json:"name"`
-	Status string            `json:"status"`
-	Config map[string]string `json:"config"`
-	State  *struct {
+	Name        string            `json:"name"`
+	Description string            `json:"description"`
+	Status      string            `json:"status"`
+	Config      map[string]string `json:"config"`
+	State       *struct {
 		Network map[string]struct {
 			Addresses []struct {
 				Family  string `json:"family"`

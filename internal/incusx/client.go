@@ -384,7 +384,13 @@ func (c *Client) RenameInstance(ctx context.Context, project, name, newName stri
 	return wrap(wait(ctx, op, err), "renaming", "instance", project, name)
 }
 
-// MoveInstance implements Server.
+// MoveInstance implements Server. Incus 6.0 moves a stopped instance to
+// another project as a copy into that project followed by a delete of the
+// source; the copy keeps the root filesystem, the snapshots, the config,
+// the devices and the name, but a copy into a restricted project (every
+// anklume project) drops the volatile.* keys but a few safe ones, so the
+// moved instance gets a new volatile.uuid. Nothing anklume compares reads
+// that key; the incus_instances role moves an instance the same way.
 func (c *Client) MoveInstance(ctx context.Context, project, name, toProject string) error {
 	if err := ctx.Err(); err != nil {
 		return wrapMove(err, project, name, toProject)
