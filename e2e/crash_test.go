@@ -236,10 +236,11 @@ const crOnlyK = "ANKLUME_CRASH_K"
 // it is written (Incus sees its client go away at once), and 300 ms later
 // (a quick request ends unseen by the client; a bridge create is cut in
 // the middle, which used to leave the network Pending forever). Both
-// sweeps cut at every k, none at a sample: 17 mutating requests on the
-// shared test machine (2 cores), the immediate sweep took 2m43s, the
-// delayed one 1m53s (the whole test 5m16s, each cut followed by its
-// re-run, plan and checks). After each re-run, checkContext reads the new
+// sweeps cut at every k, none at a sample: 17 mutating requests; on the
+// shared test machine (2 cores, other engineers' tests running) the
+// immediate sweep took 2m15s, the delayed one 2m22s, the whole test 5m13s
+// (each cut followed by its re-run, plan and checks); the delayed cut at
+// k=5 (the bridge create) leaves the bridge Pending, repaired by -/+. After each re-run, checkContext reads the new
 // container's nesting context files from inside it.
 func TestApplyCrashSweep(t *testing.T) {
 	e := crSetup(t)
