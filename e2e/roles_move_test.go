@@ -46,8 +46,9 @@ func cleanupMove() {
 // created again; a protected machine is therefore never duplicated, and
 // plan is empty afterwards. It checks what a user relies on: the same
 // name, the same root filesystem (a file written before the move is read
-// back after it), the same config (its own keys, its protection), its new
-// network, running again.
+// back after it), the same config (its own keys, its protection; the keys
+// that name its domain now name the new one), its new network, running
+// again.
 //
 // The instance's volatile.uuid is not kept, and the test does not ask for
 // it: Incus 6.0 moves a stopped instance to another project (POST
@@ -95,12 +96,17 @@ func TestRolesMoveLive(t *testing.T) {
 	if got := mustRun(t, "", "incus", "exec", "--project", "ro-b", "ro-m1", "--", "cat", "/move-marker"); strings.TrimSpace(got) != marker {
 		t.Errorf("ro-m1's root filesystem after the move: /move-marker = %q, want %q (created again?)", got, marker)
 	}
+	// The keys that name the domain follow the move; every other key but
+	// the volatile ones stays.
+	newDomain := map[string]string{"user.anklume.domain": "ro-b", "user.anklume.trust_level": "trusted"}
 	for k, v := range before.Config {
-		if strings.HasPrefix(k, "volatile.") {
+		if want, ok := newDomain[k]; ok {
+			v = want
+		} else if strings.HasPrefix(k, "volatile.") {
 			continue
 		}
 		if after.Config[k] != v {
-			t.Errorf("ro-m1 config %s after the move = %q, was %q", k, after.Config[k], v)
+			t.Errorf("ro-m1 config %s after the move = %q, want %q", k, after.Config[k], v)
 		}
 	}
 	if after.Config["user.note"] != "kept" || after.Config["security.protection.delete"] != "true" || after.Description != "moved machine" {
