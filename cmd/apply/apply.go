@@ -358,6 +358,7 @@ func (opts *Options) locked(ctx context.Context, srv incusx.Server, m *model.Inf
 	if remote == "" {
 		dopts.DirExists = dirExists
 		dopts.LegacyDir = hostdirs.Legacy
+		dopts.EmptyDir = hostdirs.EmptyOrMissing
 	}
 	p, err := reconcile.Diff(want, obs, dopts)
 	if p != nil {

@@ -193,6 +193,7 @@ func Run(opts *Options) error {
 	if remote == "" {
 		ropts.DirExists = opts.DirExists
 		ropts.LegacyDir = hostdirs.Legacy
+		ropts.EmptyDir = hostdirs.EmptyOrMissing
 	}
 	p, err := reconcile.Diff(want, obs, ropts)
 	if p != nil {

@@ -81,6 +81,10 @@ type Options struct {
 	// the latter (hostdirs.Ensure with the containers' root from
 	// /etc/subuid and /etc/subgid).
 	MakeDir func(hostdirs.Dir) (string, error)
+	// MoveDir moves the persistent data of an instance that moves to
+	// another domain, after its release and before its move
+	// (hostdirs.MoveDir).
+	MoveDir func(hostdirs.Move) error
 	// Nesting, when not nil, makes the instances created in this run get
 	// their context files once running (§9.9).
 	Nesting *Nesting
@@ -112,6 +116,9 @@ func (o *Options) defaults() {
 	if o.MakeDir == nil {
 		root := hostdirs.ContainerRoot(os.ReadFile)
 		o.MakeDir = func(d hostdirs.Dir) (string, error) { return hostdirs.Ensure(d, root) }
+	}
+	if o.MoveDir == nil {
+		o.MoveDir = hostdirs.MoveDir
 	}
 	if o.VMAgentWait <= 0 {
 		o.VMAgentWait = 120 * time.Second

@@ -205,14 +205,23 @@ func releaseAddress(put *api.InstancePut) {
 }
 
 // releaseForMove strips what ties an instance to its old domain before a
-// project move: its eth0 device and its profiles. The root disk that the
-// profiles gave is copied into the instance's own devices, so the
-// instance keeps its disk (§9.3 move).
+// project move: its eth0 device, its profiles, and its persistent-data
+// and shared-volume disks (host paths that the new domain's
+// restricted.devices.disk.paths may not list; the old path of a
+// persistent-data directory never is, and the directory must not be
+// mounted while it moves). The root disk that the profiles gave is copied
+// into the instance's own devices, so the instance keeps its disk (§9.3
+// move). The move step gives the instance its new domain's devices.
 func releaseForMove(live *api.Instance) api.InstancePut {
 	put := live.Writable()
 	put.Config = cloneConfig(live.Config)
 	put.Devices = cloneDevices(live.Devices)
 	delete(put.Devices, "eth0")
+	for n, dev := range put.Devices {
+		if dev["type"] == "disk" && (strings.HasPrefix(n, "pd-") || strings.HasPrefix(n, "sv-")) {
+			delete(put.Devices, n)
+		}
+	}
 	hasRoot := false
 	for _, dev := range put.Devices {
 		hasRoot = hasRoot || (dev["type"] == "disk" && dev["path"] == "/")

@@ -231,6 +231,17 @@ func (e *executor) instanceSteps(ch *change, add func(int, *change, string, func
 			return e.updateInstance(ctx, from, name, func(live *api.Instance) api.InstancePut { return releaseForMove(live) })
 		})
 		add(create, ch, "move", func(ctx context.Context) error {
+			// The persistent data follows the machine: the instance is
+			// stopped and no longer mounts it (release), and the data
+			// moves before the instance does, so a run cut anywhere
+			// finds it whole at one path: the next plan plans the move
+			// again from the old domain and MoveDir skips a directory
+			// already moved.
+			for _, m := range c.DataMoves {
+				if err := e.opts.MoveDir(m); err != nil {
+					return fmt.Errorf("persistent data: %w", err)
+				}
+			}
 			if err := e.srv().MoveInstance(ctx, from, name, d.Project); err != nil {
 				return err
 			}

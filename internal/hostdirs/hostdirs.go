@@ -44,7 +44,14 @@
 // then the containers' root as owner, and a note says so. Its contents
 // keep their owners (the note gives the `chown -R` that hands them over
 // too): only the host could write there, so they are the administrator's.
-// A `source` the user points at keeps what the user gave it. A directory
+// A `source` the user points at keeps what the user gave it.
+//
+// A machine that moves to another domain takes its persistent data along
+// (MoveDir): the directory is renamed, once the instance is stopped and no
+// longer mounts it, to its path under the new domain, never copied and
+// never merged into a directory that holds files.
+//
+// A directory
 // appears at its final path only once its owner and mode are set (made
 // under a temporary name, then renamed), so an interrupted apply leaves
 // either nothing or a finished directory.
@@ -64,6 +71,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -237,4 +245,85 @@ func (k Kind) Octal() string {
 		return "1777"
 	}
 	return "0755"
+}
+
+// Move is the move of one persistent-data directory when its machine
+// moves to another domain: from <base>/<old domain>/<machine>/<v> to
+// <base>/<new domain>/<machine>/<v>.
+type Move struct{ From, To string }
+
+// ErrNotEmpty is returned by MoveDir when the destination already holds
+// files: anklume never merges two data directories nor overwrites one.
+var ErrNotEmpty = errors.New("destination exists and is not empty")
+
+// MoveDir moves the persistent data of a machine that changes domain with
+// one rename(2), so the data is, at every instant, whole at exactly one of
+// the two paths (both are under persistent_data_base, one filesystem):
+//
+//   - From missing: nothing to move (an earlier run moved it, or the
+//     machine never had the directory), nil;
+//   - To missing or an empty directory (apply creates the desired
+//     directories before any instance, so it usually is one): From is
+//     renamed onto it (rename(2) replaces an empty directory atomically),
+//     after creating To's missing parents with ParentMode;
+//   - To not empty: ErrNotEmpty, and nothing is changed.
+//
+// The directory keeps its owner, mode and contents. The emptied parents
+// under the old domain stay (anklume never deletes host directories).
+func MoveDir(m Move) error {
+	if _, err := os.Lstat(m.From); errors.Is(err, fs.ErrNotExist) {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	if empty, err := emptyOrMissing(m.To); err != nil {
+		return err
+	} else if !empty {
+		return fmt.Errorf("move %s to %s: %s: %w", m.From, m.To, m.To, ErrNotEmpty)
+	}
+	if err := os.MkdirAll(filepath.Dir(m.To), ParentMode); err != nil {
+		return err
+	}
+	err := unix.Renameat2(unix.AT_FDCWD, m.From, unix.AT_FDCWD, m.To, 0)
+	switch {
+	case errors.Is(err, unix.ENOTEMPTY) || errors.Is(err, unix.EEXIST):
+		// Filled between the check and the rename: rename(2) refused.
+		return fmt.Errorf("move %s to %s: %s: %w", m.From, m.To, m.To, ErrNotEmpty)
+	case err != nil:
+		return fmt.Errorf("move %s to %s: %w", m.From, m.To, err)
+	}
+	return nil
+}
+
+// EmptyOrMissing reports whether path is missing or an empty directory:
+// where MoveDir may put a directory. A file or a link is not empty.
+func EmptyOrMissing(path string) bool {
+	ok, err := emptyOrMissing(path)
+	return err == nil && ok
+}
+
+func emptyOrMissing(path string) (bool, error) {
+	st, err := os.Lstat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return true, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if !st.IsDir() {
+		return false, nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	names, err := f.Readdirnames(1)
+	if errors.Is(err, io.EOF) {
+		return true, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return len(names) == 0, nil
 }

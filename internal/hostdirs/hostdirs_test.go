@@ -186,3 +186,60 @@ func TestRepair(t *testing.T) {
 		t.Errorf("fresh: %v uid %d", m, uid)
 	}
 }
+
+// TestMoveDir: the data moves to a missing or empty destination with its
+// files; an already-moved directory is left where it is; a destination
+// that holds files is refused and both sides stay as they were.
+func TestMoveDir(t *testing.T) {
+	for _, tc := range []struct {
+		name            string
+		from, to, toHas bool
+		wantErr         error
+		wantAt          string // "from", "to" or ""
+	}{
+		{name: "missing destination", from: true, wantAt: "to"},
+		{name: "empty destination", from: true, to: true, wantAt: "to"},
+		{name: "already moved", to: true, toHas: true, wantAt: "to"},
+		{name: "nothing anywhere"},
+		{name: "destination holds files", from: true, to: true, toHas: true, wantErr: ErrNotEmpty, wantAt: "from"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			base := t.TempDir()
+			m := Move{From: filepath.Join(base, "a", "m", "home"), To: filepath.Join(base, "b", "m", "home")}
+			if tc.from {
+				mkfile(t, m.From, "mine")
+			}
+			if tc.to {
+				if err := os.MkdirAll(m.To, 0o755); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if tc.toHas {
+				mkfile(t, m.To, map[bool]string{true: "theirs", false: "mine"}[tc.from])
+			}
+			if err := MoveDir(m); !errors.Is(err, tc.wantErr) {
+				t.Fatalf("MoveDir: %v, want %v", err, tc.wantErr)
+			}
+			at := map[string]string{"from": m.From, "to": m.To}[tc.wantAt]
+			for _, p := range []string{m.From, m.To} {
+				b, err := os.ReadFile(filepath.Join(p, "notes"))
+				if p == at && (err != nil || string(b) != "mine") {
+					t.Errorf("%s: %q %v", p, b, err)
+				}
+				if p != at && err == nil && string(b) == "mine" {
+					t.Errorf("data also at %s", p)
+				}
+			}
+		})
+	}
+}
+
+func mkfile(t *testing.T, dir, content string) {
+	t.Helper()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "notes"), []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}

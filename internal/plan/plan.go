@@ -8,6 +8,7 @@ package plan
 
 import (
 	"github.com/anklume/anklume/compiler/emit/incus"
+	"github.com/anklume/anklume/internal/hostdirs"
 )
 
 // Action is what a change does (SPEC.md §9.3).
@@ -116,6 +117,9 @@ type Change struct {
 	Pool    string `json:"-"`
 	// OldProject is the project an instance moves from.
 	OldProject string `json:"-"`
+	// DataMoves are the persistent-data directories that follow an
+	// instance that moves to another domain (hostdirs.MoveDir).
+	DataMoves []hostdirs.Move `json:"-"`
 	// Members, for a network created on an Incus cluster, are the members
 	// that still need its per-member (pending) create before the final,
 	// global one; empty on a single server.

@@ -43,6 +43,10 @@ type Options struct {
 	// anklume made, which apply hands over (hostdirs.Legacy). Nil skips
 	// those notes.
 	LegacyDir func(hostdirs.Dir) bool
+	// EmptyDir tells whether a host path is missing or an empty directory
+	// (hostdirs.EmptyOrMissing): where the persistent data of a machine
+	// that changes domain may go. Nil assumes it is.
+	EmptyDir func(string) bool
 	// ResolveImage turns an image reference into an instance source
 	// (incusx.Server.ResolveImage). Nil knows only local aliases and the
 	// built-in "images" remote.
@@ -560,17 +564,90 @@ func (d *differ) findMoved(x *incus.Instance) *api.Instance {
 }
 
 // hasData reports whether devices hold persistent data or storage
-// volumes, which cannot move (§9.3).
+// volumes, which stay on a cluster member's disks.
 func hasData(devs map[string]map[string]string) bool {
-	for name, dev := range devs {
+	for name := range devs {
 		if strings.HasPrefix(name, "pd-") {
 			return true
 		}
+	}
+	return hasVolumes(devs)
+}
+
+// hasVolumes reports whether devices hold custom storage volumes, which
+// belong to their project and cannot follow a machine to another domain.
+func hasVolumes(devs map[string]map[string]string) bool {
+	for _, dev := range devs {
 		if dev["type"] == "disk" && dev["pool"] != "" && dev["source"] != "" && !strings.HasPrefix(dev["source"], "/") {
 			return true
 		}
 	}
 	return false
+}
+
+// dataMoves returns the persistent-data directories that follow the
+// machine x, which moves from the instance moved of project old (domain
+// oldDom), to its new domain: each desired pd-<v> directory
+// <base>/<new domain>/<machine>/<v> comes from the source of the live
+// device of that name or, when an interrupted apply already removed the
+// device (the release step), from <base>/<oldDom>/<machine>/<v>. A
+// directory that is not on the host (DirExists) has nothing to move. It
+// fails the plan, and returns false, when anklume cannot move them: with
+// --remote (the directories are on another host), or when a destination
+// already holds files (anklume never merges two data directories).
+func (d *differ) dataMoves(x *incus.Instance, moved *api.Instance, old, oldDom string) ([]hostdirs.Move, bool) {
+	if oldDom == "" {
+		oldDom = old
+	}
+	machine := x.Machine
+	if machine == "" {
+		machine = x.Name
+	}
+	var moves []hostdirs.Move
+	for name, dev := range x.Devices {
+		to := dev["source"]
+		if !strings.HasPrefix(name, "pd-") || dev["type"] != "disk" || !strings.HasPrefix(to, "/") {
+			continue
+		}
+		from := ""
+		if live := moved.Devices[name]; live["type"] == "disk" && strings.HasPrefix(live["source"], "/") {
+			from = live["source"]
+		} else if suffix := "/" + x.Domain + "/" + machine + "/" + name[len("pd-"):]; strings.HasSuffix(to, suffix) {
+			from = strings.TrimSuffix(to, suffix) + "/" + oldDom + "/" + machine + "/" + name[len("pd-"):]
+		}
+		if from == "" || from == to || (!d.opts.Remote && d.opts.DirExists != nil && !d.opts.DirExists(from)) {
+			continue
+		}
+		moves = append(moves, hostdirs.Move{From: from, To: to})
+	}
+	sort.Slice(moves, func(i, j int) bool { return moves[i].To < moves[j].To })
+	ok := true
+	for _, m := range moves {
+		switch {
+		case d.opts.Remote:
+			d.fail(fmt.Sprintf("cannot move instance %s/%s to domain %q: its persistent data %s is on the Incus host",
+				old, moved.Name, x.Domain, m.From), "apply on the Incus host, which moves it to "+m.To+", or move it there by hand first")
+			ok = false
+		case d.opts.EmptyDir != nil && !d.opts.EmptyDir(m.To):
+			d.fail(fmt.Sprintf("cannot move instance %s/%s to domain %q: its persistent data %s would move to %s, which exists and is not empty",
+				old, moved.Name, x.Domain, m.From, m.To), "anklume never merges data directories: empty or rename "+m.To+", then apply again")
+			ok = false
+		}
+	}
+	return moves, ok
+}
+
+// moveReason is the part of a move reason that names the persistent data
+// that follows the machine, "; persistent data /a moves to /b", or "".
+func moveReason(moves []hostdirs.Move) string {
+	var parts []string
+	for _, m := range moves {
+		parts = append(parts, m.From+" moves to "+m.To)
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return "; persistent data " + strings.Join(parts, ", ")
 }
 
 // keptData is the part of a replace reason that tells what survives the
@@ -609,15 +686,19 @@ func (d *differ) instance(x *incus.Instance) {
 		}
 		old := projectOf(moved.Project)
 		oldDom := moved.Config[incus.KeyDomain]
-		if hasData(x.Devices) || hasData(moved.Devices) {
-			d.fail(fmt.Sprintf("cannot move instance %s/%s to domain %q: its storage volumes and persistent data stay with domain %q",
+		if hasVolumes(x.Devices) || hasVolumes(moved.Devices) {
+			d.fail(fmt.Sprintf("cannot move instance %s/%s to domain %q: its storage volumes stay with domain %q",
 				old, moved.Name, x.Domain, oldDom), "move the data by hand, or remove the machine and declare it again")
 			d.movedFrom[pkey{old, moved.Name}] = true
 			return
 		}
 		d.movedFrom[pkey{old, moved.Name}] = true
-		base.Action, base.Reason = plan.Move, "move: "+old+" -> "+x.Project
-		base.OldProject, base.Live = old, *moved
+		moves, ok := d.dataMoves(x, moved, old, oldDom)
+		if !ok {
+			return
+		}
+		base.Action, base.Reason = plan.Move, "move: "+old+" -> "+x.Project+moveReason(moves)
+		base.OldProject, base.Live, base.DataMoves = old, *moved, moves
 		base.Diff = compareInstance(moved.Description, moved.Profiles, moved.Config, moved.Devices, x)
 		d.instanceNotes(x, moved)
 		d.change(base)

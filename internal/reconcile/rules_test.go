@@ -235,8 +235,8 @@ func TestHostDirectories(t *testing.T) {
 
 // TestStateAndMove: state: stopped creates a stopped instance and is never
 // started; switching to running starts it; moving a machine to another
-// domain is a move; with persistent data it is a plan error (SPEC.md §16
-// #90).
+// domain is a move, whose persistent data follows it; with storage
+// volumes it is a plan error (SPEC.md §16 #90).
 func TestStateAndMove(t *testing.T) {
 	ctx := context.Background()
 	const two = "  work:\n    trust_level: trusted\n    egress: false\n    ephemeral: true\n    machines:\n      web: {state: stopped}\n  lab:\n    trust_level: admin\n    egress: false\n    machines:\n      other: {}\n"
@@ -263,14 +263,34 @@ func TestStateAndMove(t *testing.T) {
 	converge(t, f, p)
 	assertEmpty(t, f, m, want, Options{})
 
-	// Persistent data cannot move.
+	// Persistent data follows the machine: the reason says where it goes;
+	// a destination that holds files, or a remote host, fails the plan.
 	f, _, _ = applied(t, strings.Replace(two, "{state: stopped}", "{persistent_data: {home: {path: /home}}}", 1))
 	m, want = compile(t, psot(strings.Replace(movedPSOT, "web: {ephemeral: true}", "web: {ephemeral: true, persistent_data: {home: {path: /home}}}", 1)))
-	_, err = planOn(t, f, m, want, Options{})
+	p = mustPlan(t, f, m, want, Options{})
+	contains(t, text(t, p), "  ~ instance lab/web (move: work -> lab; persistent data /srv/anklume/data/work/web/home moves to /srv/anklume/data/lab/web/home)")
+	if ch := p.Changes[len(p.Changes)-1]; len(ch.DataMoves) != 1 || ch.DataMoves[0] != (hostdirs.Move{From: "/srv/anklume/data/work/web/home", To: "/srv/anklume/data/lab/web/home"}) {
+		t.Errorf("data moves: %+v", p.Changes)
+	}
+	// Nothing to move when the old directory is not on the host.
+	p = mustPlan(t, f, m, want, Options{DirExists: func(string) bool { return false }})
+	contains(t, text(t, p), "  ~ instance lab/web (move: work -> lab)")
+	_, err = planOn(t, f, m, want, Options{EmptyDir: func(p string) bool { return p != "/srv/anklume/data/lab/web/home" }})
 	errs := Errors(err)
-	if len(errs) != 1 || errs[0].Msg != `cannot move instance work/web to domain "lab": its storage volumes and persistent data stay with domain "work"` ||
-		errs[0].Hint != "move the data by hand, or remove the machine and declare it again" {
-		t.Errorf("move with data: %v", err)
+	if len(errs) != 1 || errs[0].Msg != `cannot move instance work/web to domain "lab": its persistent data /srv/anklume/data/work/web/home would move to /srv/anklume/data/lab/web/home, which exists and is not empty` ||
+		errs[0].Hint != "anklume never merges data directories: empty or rename /srv/anklume/data/lab/web/home, then apply again" {
+		t.Errorf("move onto data: %v", err)
+	}
+	_, err = planOn(t, f, m, want, Options{Remote: true})
+	if errs := Errors(err); len(errs) != 1 || !strings.Contains(errs[0].Msg, "its persistent data /srv/anklume/data/work/web/home is on the Incus host") {
+		t.Errorf("remote move: %v", err)
+	}
+	// Custom storage volumes belong to their project: still refused.
+	f, _, _ = applied(t, strings.Replace(two, "{state: stopped}", "{storage_volumes: {v: {size: 1GiB, path: /v}}}", 1))
+	m, want = compile(t, psot(strings.Replace(movedPSOT, "web: {ephemeral: true}", "web: {ephemeral: true, storage_volumes: {v: {size: 1GiB, path: /v}}}", 1)))
+	_, err = planOn(t, f, m, want, Options{})
+	if errs := Errors(err); len(errs) == 0 || errs[0].Msg != `cannot move instance work/web to domain "lab": its storage volumes stay with domain "work"` {
+		t.Errorf("move with volumes: %v", err)
 	}
 }
 
