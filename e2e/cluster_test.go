@@ -65,6 +65,17 @@ func useCluster(t *testing.T) {
 	if _, err := os.Stat("/usr/libexec/incus/incusd"); err != nil {
 		skip(t, "incusd is not installed (run scripts/incus-test-env.sh)")
 	}
+	if err := startCluster(); err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range clusterEnv {
+		t.Setenv(k, v)
+	}
+}
+
+// startCluster runs scripts/cluster-up.sh once per test run and keeps the
+// export lines it printed in clusterEnv.
+func startCluster() error {
 	clusterOnce.Do(func() {
 		probe := exec.Command("incus", "info")
 		probe.Env = append(os.Environ(), "INCUS_SOCKET="+filepath.Join(clusterDir(), "m1", "unix.socket"))
@@ -95,12 +106,7 @@ func useCluster(t *testing.T) {
 			clusterErr = fmt.Errorf("scripts/cluster-up.sh printed no export line")
 		}
 	})
-	if clusterErr != nil {
-		t.Fatal(clusterErr)
-	}
-	for k, v := range clusterEnv {
-		t.Setenv(k, v)
-	}
+	return clusterErr
 }
 
 // clusterMember runs scripts/cluster-member.sh stop|start on member m.
