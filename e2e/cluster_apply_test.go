@@ -142,8 +142,16 @@ func TestClusterApplyLive(t *testing.T) {
 	}
 	applyArgs := []string{"apply", "--yes", "--no-nftables", "--no-provision"}
 
+	// The plan shows where each domain goes.
+	out, errOut, code := anklume(t, dir, "plan")
+	for _, m := range []string{"member m1", "member m2", "member m3"} {
+		if code != 0 || !strings.Contains(out, m) {
+			t.Errorf("first plan: exit %d, no %q\n%s\n%s", code, m, out, errOut)
+		}
+	}
+
 	start := time.Now()
-	out, errOut, code := anklume(t, dir, applyArgs...)
+	out, errOut, code = anklume(t, dir, applyArgs...)
 	took := time.Since(start)
 	if code != 0 || !strings.Contains(out, "Apply complete: ") {
 		t.Fatalf("first apply: exit %d\n%s\n%s", code, out, errOut)
@@ -184,6 +192,8 @@ func TestClusterApplyLive(t *testing.T) {
 		}
 	}
 	planEmpty("after the first apply")
+	statusShows(t, dir, map[string]string{"cl-a": "m1: online", "cl-b": member["cl-b"] + ": online",
+		"cl-c": member["cl-c"] + ": online", "cl-d": "m1: online"})
 
 	// Traffic inside each domain, and between the two domains on m1
 	// before the ruleset (so that the isolation checked below is the
@@ -263,6 +273,7 @@ func TestClusterApplyLive(t *testing.T) {
 			t.Errorf("plan with %s stopped plans %q", off, line)
 		}
 	}
+	statusShows(t, dir, map[string]string{"cl-c": off + ": offline, state unknown", "cl-a": "m1: online"})
 	out, errOut, code = anklume(t, dir, applyArgs...)
 	if code == 0 || !strings.Contains(out+errOut, "cl-c") || !strings.Contains(out, "unknown") {
 		t.Errorf("apply with %s stopped: exit %d, want non-zero and cl-c reported unknown\n%s\n%s", off, code, out, errOut)
@@ -290,6 +301,20 @@ func TestClusterApplyLive(t *testing.T) {
 				break
 			}
 			time.Sleep(time.Second)
+		}
+	}
+}
+
+// statusShows checks that anklume status shows each domain of want with
+// its member line ("m1: online").
+func statusShows(t *testing.T, dir string, want map[string]string) {
+	t.Helper()
+	out, errOut, _ := anklume(t, dir, "status")
+	for d, m := range want {
+		_, block, _ := strings.Cut(out, "Domain "+d+" (")
+		block, _, _ = strings.Cut(block, "\nDomain ")
+		if !strings.Contains(block, "\n  member "+m+"\n") {
+			t.Errorf("status does not show domain %s on member %s:\n%s\n%s", d, m, out, errOut)
 		}
 	}
 }
