@@ -83,7 +83,11 @@ func NewCmdSync(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command {
 			"roles/, connection_plugins/, .anklume/). Every target is checked before anything is\n" +
 			"written, and a file whose bytes would not change is not touched. A managed section or\n" +
 			"framework file that sync replaces is first copied to <file>.bak, so a hand edit in it\n" +
-			"is never lost. The output is a summary; -v lists every created and updated file.",
+			"is never lost. The output is a summary; -v lists every created and updated file.\n\n" +
+			"A sync that leaves the tree up to date records a stamp in $XDG_CACHE_HOME/anklume\n" +
+			"(the inputs' hash and every file's status): the next plain sync of an unchanged\n" +
+			"PSOT and tree answers from it without compiling or reading the tree. Any change to\n" +
+			"the PSOT, the tree, anklume or the host context makes a full sync.",
 		Args: cmdutil.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if runF != nil {
