@@ -182,7 +182,57 @@ func (s Store) Save(base string, st *Stamp) error {
 		_ = os.Remove(tmp.Name())
 		return fmt.Errorf("saving the sync stamp: %w", err)
 	}
+	s.prune()
 	return nil
+}
+
+// Keep bounds the stamps of a store: one per base directory synced, and
+// every temporary tree (tests, scratch directories) leaves one behind.
+// Save keeps the Keep most recently written and none older than MaxAge;
+// a pruned stamp costs its directory one full sync.
+const (
+	Keep   = 64
+	MaxAge = 30 * 24 * time.Hour
+)
+
+// prune deletes the stamps beyond Keep (oldest first) and those older
+// than MaxAge, and the temporary files of saves that died.
+func (s Store) prune() {
+	ents, err := os.ReadDir(s.Dir)
+	if err != nil {
+		return
+	}
+	type stamp struct {
+		name string
+		mod  time.Time
+	}
+	var all []stamp
+	for _, e := range ents {
+		name := e.Name()
+		if !strings.HasPrefix(name, "sync-") {
+			continue
+		}
+		info, err := e.Info()
+		if err != nil {
+			continue
+		}
+		age := time.Since(info.ModTime())
+		switch {
+		case strings.HasSuffix(name, ".stamp") && age > MaxAge:
+			_ = os.Remove(filepath.Join(s.Dir, name))
+		case strings.HasSuffix(name, ".stamp"):
+			all = append(all, stamp{name, info.ModTime()})
+		case strings.Contains(name, ".stamp.tmp-") && age > time.Hour:
+			_ = os.Remove(filepath.Join(s.Dir, name)) // a save that died
+		}
+	}
+	if len(all) <= Keep {
+		return
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i].mod.After(all[j].mod) })
+	for _, st := range all[Keep:] {
+		_ = os.Remove(filepath.Join(s.Dir, st.name))
+	}
 }
 
 // Remove deletes the stamp of base, if any.

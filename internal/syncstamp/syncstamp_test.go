@@ -81,3 +81,52 @@ func TestFresh(t *testing.T) {
 		t.Error("fresh after a same-size rewrite")
 	}
 }
+
+// TestPrune: a store keeps the Keep newest stamps, drops those older than
+// MaxAge and the temporary files of dead saves, and leaves other files.
+func TestPrune(t *testing.T) {
+	s := Store{Dir: t.TempDir()}
+	old := time.Now().Add(-MaxAge - time.Hour)
+	for i := range Keep + 5 {
+		p := filepath.Join(s.Dir, "sync-"+string(rune('a'+i/26))+string(rune('a'+i%26))+".stamp")
+		if err := os.WriteFile(p, nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		mod := time.Now().Add(-time.Duration(i) * time.Minute)
+		if i == 0 {
+			mod = old
+		}
+		if err := os.Chtimes(p, mod, mod); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dead := filepath.Join(s.Dir, "sync-x.stamp.tmp-1")
+	other := filepath.Join(s.Dir, "metadata-x.json")
+	for _, p := range []string{dead, other} {
+		if err := os.WriteFile(p, nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(p, old, old); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Save("/base", &Stamp{Key: "k"}); err != nil {
+		t.Fatal(err)
+	}
+	ms, _ := filepath.Glob(filepath.Join(s.Dir, "sync-*.stamp"))
+	if len(ms) != Keep {
+		t.Errorf("%d stamps kept, want %d", len(ms), Keep)
+	}
+	if s.Load("/base") == nil {
+		t.Error("the stamp just saved was pruned")
+	}
+	if _, err := os.Stat(filepath.Join(s.Dir, "sync-aa.stamp")); err == nil {
+		t.Error("a stamp older than MaxAge kept")
+	}
+	if _, err := os.Stat(dead); err == nil {
+		t.Error("the temporary file of a dead save kept")
+	}
+	if _, err := os.Stat(other); err != nil {
+		t.Error("another cache file removed")
+	}
+}
