@@ -119,7 +119,7 @@ func addDisk(t *testing.T, project, name, dev string, props map[string]string) s
 //     another domain's custom volume, while it accepts its own source;
 //   - persistent data survives flush (without --force) and a new apply that
 //     re-creates the machine, and plan refuses to move that machine to
-//     another domain (its data would stay behind).
+//     another domain (its custom storage volume would stay behind).
 func TestVolumesLive(t *testing.T) {
 	needIncus(t)
 	needRoot(t, "unshare")
@@ -278,14 +278,16 @@ func TestVolumesLive(t *testing.T) {
 		t.Errorf("re-created vo-b1 reads:\n%s", got)
 	}
 
-	// A move to another domain would leave the data behind: plan refuses.
+	// vo-b1 also has a custom storage volume, which belongs to its
+	// project and cannot follow it to another domain: plan refuses the
+	// move (persistent data alone follows it: TestVolumesMoveLive).
 	moved := strings.Replace(strings.Replace(psot, "      vo-c1: {roles: []}\n", "      vo-c1: {roles: []}\n      vo-b1:\n        roles: []\n        persistent_data:\n          keep: {path: /keep}\n", 1),
 		"      vo-b1:\n        roles: []\n        persistent_data:\n          keep: {path: /keep}\n        storage_volumes:\n          vdata: {path: /vdata}\n", "      vo-bx: {roles: []}\n", 1)
 	if err := os.WriteFile(filepath.Join(dir, "moved.yml"), []byte(moved), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	out, errOut, code = anklume(t, dir, "-f", "moved.yml", "plan")
-	if code != 1 || !strings.Contains(errOut, `cannot move instance vo-b/vo-b1 to domain "vo-c": its storage volumes and persistent data stay with domain "vo-b"`) {
+	if code != 1 || !strings.Contains(errOut, `cannot move instance vo-b/vo-b1 to domain "vo-c": its storage volumes stay with domain "vo-b"`) {
 		t.Errorf("plan of a move: exit %d\n%s\n%s", code, out, errOut)
 	}
 }
@@ -396,4 +398,97 @@ func TestRolesVolumesLive(t *testing.T) {
 		t.Errorf("host reads %q, %v", b, err)
 	}
 	planEmpty(t, dir, "after the playbook")
+}
+
+// moveDataPSOT is the live persistent-data move scenario: domains pm-a
+// and pm-b (subnets 10.200.80–81, busybox image), machine pm-m with
+// persistent data keep added by the test to one of them. %[1]s is the host
+// base directory.
+const moveDataPSOT = `format_version: 1
+project_name: e2e-pmove
+global:
+  addressing: {base_octet: 10, zone_base: 200}
+  default_os_image: ` + testImage + `
+  persistent_data_base: %[1]s/data
+domains:
+  pm-a:
+    trust_level: admin
+    subnet_id: 80
+    egress: false
+    ephemeral: true
+    machines:
+      pm-a1: {roles: []}
+  pm-b:
+    trust_level: trusted
+    subnet_id: 81
+    egress: false
+    ephemeral: true
+    machines:
+      pm-b1: {roles: []}
+`
+
+// moveDataMachine is pm-m, appended under the machines of its domain.
+const moveDataMachine = "      pm-m:\n        roles: []\n        persistent_data:\n          keep: {path: /keep}\n"
+
+// TestVolumesMoveLive: on the real daemon, a machine whose persistent data
+// holds a file written inside it moves to another domain: the plan says
+// where the data goes, apply moves the machine and renames its directory
+// to the new domain's path, the file is read inside the moved container
+// and on the host at the new path (the old one is gone: one copy), and
+// the next plan has no changes.
+func TestVolumesMoveLive(t *testing.T) {
+	needIncus(t)
+	if err := exec.Command("incus", "image", "info", testImage).Run(); err != nil {
+		skip(t, "image %q is missing (run make e2e-setup)", testImage)
+	}
+	doms := []string{"pm-a", "pm-b"}
+	cleanupDomains(doms)
+	t.Cleanup(func() { cleanupDomains(doms) })
+	base, dir := t.TempDir(), t.TempDir()
+	write := func(domain string) {
+		t.Helper()
+		y := fmt.Sprintf(moveDataPSOT, base)
+		y = strings.Replace(y, "      "+domain+"1: {roles: []}\n", "      "+domain+"1: {roles: []}\n"+moveDataMachine, 1)
+		if err := os.WriteFile(filepath.Join(dir, "infra.yml"), []byte(y), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	apply := func(when string) {
+		t.Helper()
+		out, errOut, code := unlocked(t, func() (string, string, int) {
+			return anklume(t, dir, "apply", "--yes", "--no-nftables", "--no-provision")
+		})
+		if code != 0 {
+			t.Fatalf("apply (%s): exit %d\n%s\n%s", when, code, out, errOut)
+		}
+	}
+	from := filepath.Join(base, "data", "pm-a", "pm-m", "keep")
+	to := filepath.Join(base, "data", "pm-b", "pm-m", "keep")
+
+	write("pm-a")
+	apply("first")
+	mustIn(t, "pm-a", "pm-m", false, "echo mine > /keep/data.txt")
+
+	write("pm-b")
+	out, errOut, code := anklume(t, dir, "plan")
+	if want := "~ instance pm-b/pm-m (move: pm-a -> pm-b; persistent data " + from + " moves to " + to + ")"; code != 0 || !strings.Contains(out, want) {
+		t.Fatalf("plan of the move lacks %q: exit %d\n%s\n%s", want, code, out, errOut)
+	}
+	apply("move")
+	if _, ok := instances(t, "pm-a")["pm-m"]; ok {
+		t.Error("pm-m is still in pm-a")
+	}
+	if got := mustIn(t, "pm-b", "pm-m", false, "cat /keep/data.txt"); got != "mine\n" {
+		t.Errorf("moved pm-m reads %q", got)
+	}
+	if b, err := os.ReadFile(filepath.Join(to, "data.txt")); err != nil || string(b) != "mine\n" {
+		t.Errorf("host reads %q, %v at %s", b, err, to)
+	}
+	if _, err := os.Lstat(from); err == nil {
+		t.Errorf("%s still exists after the move", from)
+	}
+	out, errOut, code = anklume(t, dir, "plan")
+	if code != 0 || !strings.Contains(out, "No changes.") {
+		t.Errorf("plan after the move: exit %d\n%s\n%s", code, out, errOut)
+	}
 }
