@@ -93,6 +93,26 @@ func (r Request) InstancesPost(src api.InstanceSource) api.InstancesPost {
 	}
 }
 
+// member is the cluster member a disposable instance of d is created on:
+// its domain lives on one member, so the instance goes there too. It is
+// the domain's target when that names a member, the member its project
+// records (user.anklume.member) for a @group target, or the group itself
+// when none is recorded yet (Incus then picks one). A domain without a
+// target (a single server) sends none, and costs no request.
+func member(ctx context.Context, srv incusx.InstanceOps, d *model.Domain) (string, error) {
+	if d.Target == "" || !d.TargetIsGroup() {
+		return d.Target, nil
+	}
+	p, _, err := srv.Project(ctx, d.Project)
+	if err != nil {
+		return "", err
+	}
+	if m := p.Config[incus.KeyMember]; m != "" {
+		return m, nil
+	}
+	return d.Target, nil
+}
+
 // Run creates the instance, runs the command, stops the instance (Incus
 // deletes it) and returns the command's exit status. The instance is
 // stopped even when the command could not run.
@@ -102,7 +122,11 @@ func Run(ctx context.Context, srv incusx.InstanceOps, r Request) (int, error) {
 		return -1, err
 	}
 	project := r.Domain.Project
-	if err := srv.CreateInstance(ctx, project, r.InstancesPost(src)); err != nil {
+	member, err := member(ctx, srv, r.Domain)
+	if err != nil {
+		return -1, err
+	}
+	if err := srv.CreateInstanceOn(ctx, project, member, r.InstancesPost(src)); err != nil {
 		// A failed start leaves a stopped ephemeral instance behind.
 		cleanup(ctx, srv, project, r.Name)
 		return -1, err
