@@ -406,6 +406,13 @@ func (d *differ) memberReplace(x *incus.Instance, live *api.Instance) string {
 	if !d.clustered() || x.Target == "" || live.Location == "" || live.Location == "none" || live.Location == x.Target {
 		return ""
 	}
+	if m := d.clusterMember(x.Target); m != nil && m.Status == "Evacuated" {
+		// Incus moved it away while its member is evacuated, and brings
+		// it back on restore: nothing to do.
+		d.note(plan.KindInstance, x.Project+"/"+x.Name, x.Project, x.Domain,
+			fmt.Sprintf("runs on cluster member %s while %s is evacuated", live.Location, x.Target), false)
+		return ""
+	}
 	if hasData(x.Devices) || hasData(live.Devices) {
 		d.fail(fmt.Sprintf("cannot move instance %s/%s from cluster member %s to %s: its persistent data and storage volumes stay on %s",
 			x.Project, x.Name, live.Location, x.Target, live.Location),

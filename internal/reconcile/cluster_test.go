@@ -243,3 +243,24 @@ func TestClusterPolicyPlacement(t *testing.T) {
 		t.Errorf("failed = %+v", p.Failed)
 	}
 }
+
+// TestClusterEvacuated: an instance that Incus moved away from its
+// evacuated member is left where it is, with a note.
+func TestClusterEvacuated(t *testing.T) {
+	f := clusterFake()
+	src := strings.Replace(threeDomains, "    target: m1\n", "    ephemeral: true\n    target: m1\n", 1)
+	m, want := compile(t, psot(src))
+	converge(t, f, mustPlan(t, f, m, want, Options{}))
+	ctx := context.Background()
+	must(t, f.UpdateInstanceState(ctx, "a", "a-1", api.InstanceStatePut{Action: incusx.ActionStop, Force: true}))
+	must(t, f.DeleteInstance(ctx, "a", "a-1"))
+	x := want.Instance("a", "a-1")
+	must(t, f.CreateInstanceOn(ctx, "a", "m2", x.InstancesPost)) // where an evacuation took it
+	f.SetMemberStatus("m1", "Evacuated")
+	m, want = compile(t, psot(src))
+	p := mustPlan(t, f, m, want, Options{})
+	if !p.Empty() {
+		t.Fatalf("plan with m1 evacuated:\n%s", text(t, p))
+	}
+	contains(t, text(t, p), "  ! instance a/a-1: runs on cluster member m2 while m1 is evacuated")
+}
