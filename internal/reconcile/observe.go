@@ -2,7 +2,9 @@
 // reads the live Incus state with the fixed list of requests of §9.1, and
 // Diff compares it with the desired state of compiler/emit/incus, applying
 // the ownership, comparison, orphan and plan-time rules of §5.1, §5.7 and
-// §9.2–§9.3. Diff is pure: it takes values and returns a *plan.Plan.
+// §9.2–§9.3. Diff is pure: it takes values and returns a *plan.Plan; on
+// an Incus cluster it also places each domain on one member and records
+// the choice in the desired state it is given (cluster.go says how).
 package reconcile
 
 import (
