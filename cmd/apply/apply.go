@@ -218,35 +218,19 @@ func Run(ctx context.Context, opts *Options) error {
 	remote := opts.Remote()
 
 	// Step 1: validate, resolve, pre-check the tree.
-	fsys, in, warnings, err := opts.Source()
-	if err != nil {
-		return err
-	}
-	var dl diag.List
-	for _, w := range warnings {
-		dl.Add(diag.Diagnostic{Severity: diag.Warning, Msg: w})
-	}
-	hopts, err := opts.Host(remote != "")
-	if err != nil {
-		opts.printDiagnostics(dl)
-		return err
-	}
-	res, cl, err := cmdutil.CompileForRemote(context.Background(), fsys, in, hopts, remote, opts.Connect)
-	dl.Add(cl...)
-	if err == nil && res != nil && res.Model != nil && !dl.HasErrors() {
+	l, err := cmdutil.Load(ctx, cmdutil.LoadOptions{Source: opts.Source, Host: opts.Host, Remote: remote,
+		Connect: opts.Connect, ErrOut: opts.IO.ErrOut, Globals: opts.Globals,
 		// W16 needs the base directory's roles_custom/ and roles_vendor/.
-		if base, berr := opts.baseDir(in); berr == nil {
-			dl.Add(compiler.UnknownRoles(res.Model, os.DirFS(base))...)
-		}
-	}
-	opts.printDiagnostics(dl)
+		Extra: func(in compiler.Input, res *compiler.Result) diag.List {
+			if base, berr := opts.baseDir(in); berr == nil {
+				return compiler.UnknownRoles(res.Model, os.DirFS(base))
+			}
+			return nil
+		}})
 	if err != nil {
 		return err
 	}
-	if dl.HasErrors() || res == nil || res.Model == nil {
-		return cmdutil.ErrSilent
-	}
-	m := res.Model
+	m, in, hopts := l.Model, l.Input, l.Host
 	for _, l := range opts.Limit {
 		if d := m.Domain(l); d == nil || !d.Enabled {
 			return opts.fail(fmt.Sprintf("--limit: unknown domain %q%s", l, suggest.Hint(l, m.DomainNames())), "")
@@ -680,9 +664,4 @@ func (opts *Options) printTreeErrors(err error) {
 		}
 		opts.fail2("error", e.Error(), hint)
 	}
-}
-
-// printDiagnostics prints dl on stderr; with --quiet only the errors.
-func (opts *Options) printDiagnostics(dl diag.List) {
-	cmdutil.PrintDiagnostics(opts.IO.ErrOut, opts.Globals, dl)
 }

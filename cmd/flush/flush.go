@@ -18,7 +18,6 @@ import (
 
 	"github.com/anklume/anklume/cmd/cmdutil"
 	"github.com/anklume/anklume/compiler"
-	"github.com/anklume/anklume/compiler/diag"
 	"github.com/anklume/anklume/compiler/host"
 	"github.com/anklume/anklume/compiler/model"
 	"github.com/anklume/anklume/internal/incusx"
@@ -213,28 +212,12 @@ func (opts *Options) confirm(m *model.Infra) error {
 // compile reads and resolves the PSOT, printing its diagnostics, and
 // returns the model, the host options and the absolute base directory.
 func (opts *Options) compile() (*model.Infra, host.Options, string, error) {
-	fsys, in, warnings, err := opts.Source()
+	l, err := cmdutil.Load(context.Background(), cmdutil.LoadOptions{Source: opts.Source, Host: opts.Host,
+		Remote: opts.Remote(), ErrOut: opts.IO.ErrOut, Globals: opts.Globals})
 	if err != nil {
-		return nil, host.Options{}, "", err
+		return nil, l.Host, "", err
 	}
-	var dl diag.List
-	for _, w := range warnings {
-		dl.Add(diag.Diagnostic{Severity: diag.Warning, Msg: w})
-	}
-	hopts, err := opts.Host(opts.Remote() != "")
-	if err != nil {
-		opts.printDiagnostics(dl)
-		return nil, hopts, "", err
-	}
-	res, cl, err := compiler.Compile(fsys, in, hopts)
-	dl.Add(cl...)
-	opts.printDiagnostics(dl)
-	if err != nil {
-		return nil, hopts, "", err
-	}
-	if dl.HasErrors() || res == nil || res.Model == nil {
-		return nil, hopts, "", cmdutil.ErrSilent
-	}
+	in, hopts, res := l.Input, l.Host, l.Result
 	override := ""
 	if opts.Globals != nil {
 		override = filepath.ToSlash(opts.Globals.BaseDir)
@@ -248,9 +231,4 @@ func (opts *Options) compile() (*model.Infra, host.Options, string, error) {
 		base = filepath.Join(wd, base)
 	}
 	return res.Model, hopts, base, nil
-}
-
-// printDiagnostics prints dl on stderr; with --quiet only the errors.
-func (opts *Options) printDiagnostics(dl diag.List) {
-	cmdutil.PrintDiagnostics(opts.IO.ErrOut, opts.Globals, dl)
 }

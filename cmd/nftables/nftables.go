@@ -15,7 +15,6 @@ import (
 
 	"github.com/anklume/anklume/cmd/cmdutil"
 	"github.com/anklume/anklume/compiler"
-	"github.com/anklume/anklume/compiler/diag"
 	"github.com/anklume/anklume/compiler/emit/nft"
 	"github.com/anklume/anklume/compiler/host"
 	"github.com/anklume/anklume/compiler/model"
@@ -229,29 +228,9 @@ func (opts *Options) render(m *model.Infra) error {
 // compile loads, validates and resolves the PSOT, printing its
 // diagnostics on stderr.
 func (opts *Options) compile() (*model.Infra, compiler.Input, error) {
-	fsys, in, warnings, err := opts.Source()
-	if err != nil {
-		return nil, in, err
-	}
-	var dl diag.List
-	for _, w := range warnings {
-		dl.Add(diag.Diagnostic{Severity: diag.Warning, Msg: w})
-	}
-	hopts, err := opts.Host(opts.Remote() != "")
-	if err != nil {
-		opts.printDiagnostics(dl)
-		return nil, in, err
-	}
-	res, cl, err := compiler.Compile(fsys, in, hopts)
-	dl.Add(cl...)
-	opts.printDiagnostics(dl)
-	if err != nil {
-		return nil, in, err
-	}
-	if dl.HasErrors() || res == nil || res.Model == nil {
-		return nil, in, cmdutil.ErrSilent
-	}
-	return res.Model, in, nil
+	l, err := cmdutil.Load(context.Background(), cmdutil.LoadOptions{Source: opts.Source, Host: opts.Host,
+		Remote: opts.Remote(), ErrOut: opts.IO.ErrOut, Globals: opts.Globals})
+	return l.Model, l.Input, err
 }
 
 // baseDir returns the absolute base directory (§2.1): --base-dir, or the
@@ -270,9 +249,4 @@ func (opts *Options) report(err error) error {
 		return cmdutil.ErrSilent
 	}
 	return err
-}
-
-// printDiagnostics prints dl on stderr; with --quiet only the errors.
-func (opts *Options) printDiagnostics(dl diag.List) {
-	cmdutil.PrintDiagnostics(opts.IO.ErrOut, opts.Globals, dl)
 }

@@ -18,7 +18,6 @@ import (
 	"github.com/anklume/anklume/cmd/cmdutil"
 	plancmd "github.com/anklume/anklume/cmd/plan"
 	"github.com/anklume/anklume/compiler"
-	"github.com/anklume/anklume/compiler/diag"
 	"github.com/anklume/anklume/compiler/emit/nft"
 	"github.com/anklume/anklume/compiler/host"
 	"github.com/anklume/anklume/internal/aiaccess"
@@ -91,30 +90,13 @@ func Run(ctx context.Context, opts *Options) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	fsys, in, warnings, err := opts.Source()
-	if err != nil {
-		return err
-	}
-	var dl diag.List
-	for _, w := range warnings {
-		dl.Add(diag.Diagnostic{Severity: diag.Warning, Msg: w})
-	}
 	remote := opts.Remote()
-	hopts, err := opts.Host(remote != "")
-	if err != nil {
-		opts.printDiagnostics(dl)
-		return err
-	}
-	res, cl, err := compiler.Compile(fsys, in, hopts)
-	dl.Add(cl...)
-	opts.printDiagnostics(dl)
+	l, err := cmdutil.Load(ctx, cmdutil.LoadOptions{Source: opts.Source, Host: opts.Host, Remote: remote,
+		ErrOut: opts.IO.ErrOut, Globals: opts.Globals})
 	if err != nil {
 		return err
 	}
-	if dl.HasErrors() || res == nil || res.Model == nil {
-		return cmdutil.ErrSilent
-	}
-	m := res.Model
+	m := l.Model
 	srv, err := opts.Incus(ctx, remote)
 	if err != nil {
 		return err
@@ -201,9 +183,4 @@ func (opts *Options) nftLine(ctx context.Context, ruleset []byte, r *lifecycle.R
 	v := strings.TrimPrefix(line, "nftables: ")
 	r.NFTables = &v
 	return line
-}
-
-// printDiagnostics prints dl on stderr; with --quiet only the errors.
-func (opts *Options) printDiagnostics(dl diag.List) {
-	cmdutil.PrintDiagnostics(opts.IO.ErrOut, opts.Globals, dl)
 }

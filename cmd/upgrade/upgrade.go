@@ -6,6 +6,7 @@
 package upgrade
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -15,7 +16,6 @@ import (
 
 	"github.com/anklume/anklume/cmd/cmdutil"
 	"github.com/anklume/anklume/compiler"
-	"github.com/anklume/anklume/compiler/diag"
 	"github.com/anklume/anklume/compiler/emit"
 	"github.com/anklume/anklume/compiler/host"
 	"github.com/anklume/anklume/compiler/tree"
@@ -69,28 +69,12 @@ func NewCmdUpgrade(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command
 // Run compiles the PSOT (site.yml depends on the roles in use, §10.2),
 // checks every framework file of the tree, then writes those that change.
 func Run(opts *Options) error {
-	fsys, in, warnings, err := opts.Source()
+	l, err := cmdutil.Load(context.Background(), cmdutil.LoadOptions{Source: opts.Source, Host: opts.Host,
+		Remote: opts.Remote(), ErrOut: opts.IO.ErrOut, Globals: opts.Globals})
 	if err != nil {
 		return err
 	}
-	var dl diag.List
-	for _, w := range warnings {
-		dl.Add(diag.Diagnostic{Severity: diag.Warning, Msg: w})
-	}
-	hopts, err := opts.Host(opts.Remote() != "")
-	if err != nil {
-		opts.printDiagnostics(dl)
-		return err
-	}
-	res, cl, err := compiler.Compile(fsys, in, hopts)
-	dl.Add(cl...)
-	opts.printDiagnostics(dl)
-	if err != nil {
-		return err
-	}
-	if dl.HasErrors() || res == nil || res.Model == nil {
-		return cmdutil.ErrSilent
-	}
+	in, res := l.Input, l.Result
 	out := opts.IO.Out
 	if opts.Globals != nil && opts.Globals.Quiet {
 		out = io.Discard
@@ -126,9 +110,4 @@ func (opts *Options) printPlanErrors(err error) {
 			fmt.Fprintf(opts.IO.ErrOut, "  hint: %s\n", te.Hint)
 		}
 	}
-}
-
-// printDiagnostics prints dl on stderr; with --quiet only the errors.
-func (opts *Options) printDiagnostics(dl diag.List) {
-	cmdutil.PrintDiagnostics(opts.IO.ErrOut, opts.Globals, dl)
 }
