@@ -13,16 +13,7 @@ import (
 
 // cleanupTutorial removes what the tutorial creates, should a step fail
 // before its destroy.
-func cleanupTutorial() {
-	for _, p := range []string{"tuto-work", "tuto-perso"} {
-		out, _ := exec.Command("incus", "list", "--project", p, "-c", "n", "-f", "csv").Output()
-		for _, n := range strings.Fields(string(out)) {
-			_ = exec.Command("incus", "delete", "--force", "--project", p, n).Run()
-		}
-		_ = exec.Command("incus", "project", "delete", p).Run()
-		_ = exec.Command("incus", "network", "delete", "net-"+p).Run()
-	}
-}
+func cleanupTutorial() { purgeDomains("tuto-work", "tuto-perso") }
 
 // TestTutorial runs docs/tutorial.md as a user would: in an empty
 // directory it writes the files the tutorial shows and runs every `$`

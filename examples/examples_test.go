@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -333,5 +334,27 @@ func TestV1Examples(t *testing.T) {
 	}
 	if n != 10 {
 		t.Errorf("%d v1 examples, want 10", n)
+	}
+}
+
+// TestExamplesRunTheirRoles: each example does what its name says: the
+// machine that gives it its name runs the role that does the work.
+func TestExamplesRunTheirRoles(t *testing.T) {
+	opts := testHost(t)
+	for _, c := range []struct{ example, machine, role string }{
+		{"tor-gateway", "tor-gw", "tor_gateway"},
+		{"sys-print", "print-server", "print_server"},
+		{"firewall-vm", "anklume-firewall", "firewall_router"},
+		{"developer", "dev-ws", "dev_agent_runner"},
+		{"developer", "dev-test", "dev_test_runner"},
+	} {
+		res, _, err := compiler.Compile(FS(), compiler.Input{Path: c.example + "/infra.yml", Display: c.example + "/infra.yml"}, opts)
+		if err != nil || res == nil {
+			t.Fatalf("%s: %v", c.example, err)
+		}
+		x := res.Model.Machine(c.machine)
+		if x == nil || !slices.Contains(x.Roles, c.role) {
+			t.Errorf("%s: machine %s does not run %s", c.example, c.machine, c.role)
+		}
 	}
 }
