@@ -106,6 +106,16 @@ type Report struct {
 	// NotRun counts the probes the budget cut off.
 	NotRun   int
 	Duration time.Duration
+	// Phases times the parts of the run, in order: the table comparison,
+	// the sysctls and the instance listing ("checks"), the outside
+	// namespace ("outside") and the probes ("probes").
+	Phases []Phase
+}
+
+// Phase is the duration of one part of a run.
+type Phase struct {
+	Name     string
+	Duration time.Duration
 }
 
 // Mismatches counts failed checks and mismatched probes.
@@ -153,6 +163,12 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	rep.Checks = append(rep.Checks, c)
 	rep.Checks = append(rep.Checks, bridgeNFChecks(opts.BridgeDir)...)
 
+	lap := start
+	phase := func(name string) {
+		now := time.Now()
+		rep.Phases = append(rep.Phases, Phase{name, now.Sub(lap)})
+		lap = now
+	}
 	insts, err := opts.Instances(ctx)
 	if err != nil {
 		return nil, err
@@ -165,6 +181,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	probes, pairs := Sample(mx, live, opts.Domains, opts.MaxPairs)
 	rep.Pairs = pairs
 
+	phase("checks")
 	outside := netip.Addr{}
 	if !opts.NoOutside {
 		addr, cleanup, err := setupOutside(ctx)
@@ -183,6 +200,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		probes = kept
 	}
 
+	phase("outside")
 	rep.Results = make([]Result, len(probes))
 	bctx, cancel := context.WithTimeout(ctx, opts.Budget)
 	defer cancel()
@@ -242,6 +260,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 			rep.NotRun++
 		}
 	}
+	phase("probes")
 	rep.Duration = time.Since(start)
 	return rep, nil
 }
@@ -429,6 +448,13 @@ func (r *Report) Write(w io.Writer, verbose bool) {
 		if verbose {
 			fmt.Fprintf(w, "not a probe source: %s (%s)\n", n.Machine, n.Reason)
 		}
+	}
+	if verbose && len(r.Phases) > 0 {
+		parts := make([]string, len(r.Phases))
+		for i, ph := range r.Phases {
+			parts[i] = ph.Name + " " + ph.Duration.Round(10*time.Millisecond).String()
+		}
+		fmt.Fprintf(w, "time: %s\n", strings.Join(parts, ", "))
 	}
 	failed := 0
 	for _, c := range r.Checks {

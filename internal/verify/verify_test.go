@@ -242,6 +242,12 @@ func TestReportWrite(t *testing.T) {
 	if rep.Mismatches() != 2 {
 		t.Errorf("Mismatches %d", rep.Mismatches())
 	}
+	rep.Phases = []Phase{{"checks", 1234 * time.Millisecond}, {"probes", 1500 * time.Millisecond}}
+	b.Reset()
+	rep.Write(&b, true)
+	if !strings.HasPrefix(b.String(), "ok   c1\n") || !strings.Contains(b.String(), "\ntime: checks 1.23s, probes 1.5s\nverify: ") {
+		t.Errorf("verbose:\n%s", b.String())
+	}
 }
 
 // TestDocument: the JSON document of a report (verify --json, and the
