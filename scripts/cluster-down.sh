@@ -39,16 +39,28 @@ for m in "${MEMBERS[@]}"; do
 done
 
 log "kill what is left"
-# 3. Instance processes left behind (their root is below $BASE): in every
-# LXC payload cgroup, whatever its name.
-for procs in /sys/fs/cgroup/*/lxc.payload.*/cgroup.procs /sys/fs/cgroup/lxc.payload.*/cgroup.procs; do
-	[ -f "$procs" ] || continue
-	while read -r pid; do
-		if awk '$5 == "/" { print $4 }' "/proc/$pid/mountinfo" 2>/dev/null | grep -q "^$BASE/"; then
-			cgroups+=("$(cgroup_of "$pid")")
-			kill -9 "$pid" 2>/dev/null
-		fi
-	done <"$procs"
+# cgroup_of PID: the lxc.payload/lxc.monitor cgroup name of a process,
+# recorded so that its folder can be removed once empty.
+cgroup_of() {
+	sed -n 's|^[0-9]*:[^:]*:/lxc\.\(payload\|monitor\)\.\([^/]*\).*|\2|p' "/proc/$1/cgroup" 2>/dev/null | head -n 1
+}
+
+# 3. Instance processes left behind (their root is below $BASE), in one
+# cgroup hierarchy (every process is in each): the processes of an LXC
+# payload cgroup belong to one instance, so its first process decides for
+# all of them. The host's daemon's instances are never below $BASE.
+cgroot=/sys/fs/cgroup
+[ -d /sys/fs/cgroup/pids ] && cgroot=/sys/fs/cgroup/pids
+for d in "$cgroot"/lxc.payload.*; do
+	[ -d "$d" ] || continue
+	pids=$(find "$d" -name cgroup.procs -exec cat {} + 2>/dev/null)
+	first=${pids%%$'\n'*}
+	[ -n "$first" ] || continue
+	if awk '$5 == "/" { print $4 }' "/proc/$first/mountinfo" 2>/dev/null | grep -q "^$BASE/"; then
+		cgroups+=("${d##*/lxc.payload.}")
+		# shellcheck disable=SC2086
+		kill -9 $pids 2>/dev/null
+	fi
 done
 
 # 4. Everything in the members' and the switch's network namespaces (LXC
