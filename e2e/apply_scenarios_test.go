@@ -99,6 +99,15 @@ func scCleanup(infra string) {
 		}
 		return strings.Contains(text, `anklume infra=`+infra+`"`)
 	}
+	dropHostTable(ours)
+}
+
+// dropHostTable deletes the host's table inet anklume and its persisted
+// copy when ours accepts their text (their comment names the test's
+// infrastructure): a live test that applies in the host namespace must not
+// leave its table for the next one, which rightly refuses to replace
+// another infrastructure's table.
+func dropHostTable(ours func(string) bool) {
 	if out, err := exec.Command("nft", "list", "table", "inet", "anklume").Output(); err == nil && ours(string(out)) {
 		_ = exec.Command("nft", "delete", "table", "inet", "anklume").Run()
 	}

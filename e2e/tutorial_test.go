@@ -12,8 +12,12 @@ import (
 )
 
 // cleanupTutorial removes what the tutorial creates, should a step fail
-// before its destroy.
-func cleanupTutorial() { purgeDomains("tuto-work", "tuto-perso") }
+// before its destroy, and the host table its apply loaded (destroy leaves
+// the isolation rules in place, as it should for a user).
+func cleanupTutorial() {
+	purgeDomains("tuto-work", "tuto-perso")
+	dropHostTable(func(text string) bool { return strings.Contains(text, `anklume infra=tutorial"`) })
+}
 
 // TestTutorial runs docs/tutorial.md as a user would: in an empty
 // directory it writes the files the tutorial shows and runs every `$`
