@@ -125,10 +125,12 @@ func pings(p, from, ip string) bool {
 // TestClusterApplyLive runs anklume against the real 3-member cluster:
 // one apply places each domain on one member (by name, or through the
 // group lab, the choice recorded on its project) and converges (the plan
-// after it is empty); machines of a domain reach each other, and with the
-// ruleset loaded in each member's network namespace two domains on the
-// same member no longer do; import writes a PSOT whose plan is empty; with
-// the member of one domain stopped, plan and apply say that domain is
+// after it is empty; the plan shows each domain's member, status too);
+// machines of a domain reach each other, and with the ruleset loaded in
+// each member's network namespace (by nftables deploy, and on one member
+// by the members play of site.yml, which loads the same table) two
+// domains on the same member no longer do; import keeps each domain's
+// member and its plan is empty; with the member of one domain stopped, plan and apply say that domain is
 // unknown, plan nothing for it and delete nothing, while a change in
 // another domain is applied; with the member back the plan is empty.
 func TestClusterApplyLive(t *testing.T) {
@@ -217,11 +219,48 @@ func TestClusterApplyLive(t *testing.T) {
 		t.Fatalf("before the ruleset, cl-a1 does not reach cl-d1 on the same member: the isolation check would prove nothing")
 	}
 
-	// The ruleset, loaded in each member's network namespace.
-	for _, m := range []string{"m1", "m2", "m3"} {
+	// The ruleset, loaded in each member's network namespace: on m1 and
+	// on cl-c's member by anklume nftables deploy, on cl-b's member by
+	// the members play of the generated site.yml (ansible-playbook run in
+	// that namespace, the member its incus_hosts inventory, connection
+	// local, nothing persisted on this machine).
+	viaPlay := member["cl-b"]
+	for _, m := range []string{"m1", member["cl-c"]} {
 		if out, code := anklumeInNetns(t, m, dir, "nftables", "deploy", "--no-persist"); code != 0 {
 			t.Fatalf("nftables deploy in %s's namespace: exit %d\n%s", m, code, out)
 		}
+	}
+	inv := filepath.Join(dir, "members-inventory")
+	if err := os.MkdirAll(inv, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	hosts := "incus_hosts:\n  hosts:\n    " + viaPlay + ":\n      ansible_connection: local\n      ansible_python_interpreter: /usr/bin/python3\n"
+	if err := os.WriteFile(filepath.Join(inv, "members.yml"), []byte(hosts), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	pid, err := memberNetns(viaPlay)
+	if err != nil {
+		t.Fatal(err)
+	}
+	needTools(t, "ansible-playbook")
+	if out, errOut, code := anklume(t, dir, "sync"); code != 0 {
+		t.Fatalf("sync: exit %d\n%s\n%s", code, out, errOut)
+	}
+	play := exec.Command("nsenter", "-n", "-t", pid, "ansible-playbook", "-i", "inventory", "-i", inv, "site.yml",
+		"--tags", "members", "-e", "incus_nftables_persist=false")
+	play.Dir, play.Env = dir, ansibleEnv(dir)
+	if out, err := play.CombinedOutput(); err != nil {
+		t.Fatalf("site.yml --tags members in %s's namespace: %v\n%s", viaPlay, err, out)
+	}
+	table := func(m string) string {
+		pid, err := memberNetns(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return mustRun(t, "", "nsenter", "-n", "-t", pid, "nft", "list", "table", "inet", "anklume")
+	}
+	if a, b := table("m1"), table(viaPlay); a != b {
+		t.Errorf("the members play loaded on %s another table than nftables deploy on m1:\n%s\nvs\n%s", viaPlay, b, a)
 	}
 	intra("with the ruleset")
 	if pings("cl-a", "cl-a1", ip["cl-d1"]) || pings("cl-d", "cl-d1", ip["cl-a1"]) {
