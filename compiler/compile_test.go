@@ -8,6 +8,7 @@ import (
 	"testing/fstest"
 
 	"github.com/anklume/anklume/compiler/diag"
+	"github.com/anklume/anklume/internal/synthinfra"
 )
 
 // TestAllErrorsAtOnce: five independent errors of stages S1 and S2, spread
@@ -77,7 +78,7 @@ func TestResolutionRunsOnlyWhenValid(t *testing.T) {
 // FuzzCompile runs the whole pipeline on arbitrary input: it must never
 // panic, and it returns either a model or at least one error.
 func FuzzCompile(f *testing.F) {
-	f.Add([]byte(synthetic(2, 2)))
+	f.Add([]byte(synthinfra.Zones(2, 2)))
 	f.Add([]byte("project_name: p\nglobal: {firewall_mode: vm, resource_policy: true}\ndomains:\n  anklume: {machines: {a: {gpu: true}}}\n"))
 	f.Add([]byte("project_name: p\nglobal: {}\ndomains:\n  d: {subnet_id: 1, machines: {m: {ip: 10.100.1.2}}}\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {

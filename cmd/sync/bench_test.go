@@ -12,27 +12,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/anklume/anklume/internal/syncstamp"
+	"github.com/anklume/anklume/internal/synthinfra"
 )
-
-// benchPSOT is the 200 domains × 20 machines infra of the sync
-// benchmarks (the shape of compiler/emit's): zone mode, the five trust
-// zones, a policy between neighbouring domains.
-func benchPSOT(nd, nm int) string {
-	levels := []string{"admin", "trusted", "semi-trusted", "untrusted", "disposable"}
-	var b strings.Builder
-	b.WriteString("format_version: 1\nproject_name: bench\nglobal:\n  addressing: {}\n  default_os_image: images:debian/13\ndomains:\n")
-	for d := 0; d < nd; d++ {
-		fmt.Fprintf(&b, "  d%03d:\n    description: domain %d\n    trust_level: %s\n    machines:\n", d, d, levels[d%len(levels)])
-		for m := 0; m < nm; m++ {
-			fmt.Fprintf(&b, "      m%03d-%02d:\n        type: lxc\n        roles: [base_system]\n        config:\n          limits.cpu: \"1\"\n          limits.memory: 512MiB\n", d, m)
-		}
-	}
-	b.WriteString("network_policies:\n")
-	for d := 1; d < nd; d++ {
-		fmt.Fprintf(&b, "  - {from: d%03d, to: d%03d, ports: [22, 443], protocol: tcp}\n", d-1, d)
-	}
-	return b.String()
-}
 
 // floor writes the regular files of tree (read beforehand) to the same
 // relative paths under dst with plain writes, then one syncfs: the least
@@ -94,7 +75,7 @@ func readTree(b *testing.B, dir string) map[string][]byte {
 // Issue 12's goals: cold within 1.5× the floor, re-sync 30× faster than
 // the seed's generator (about 0.12 s on the reference machine).
 func BenchmarkSyncRun200x20(b *testing.B) {
-	src := benchPSOT(200, 20)
+	src := synthinfra.Zones(200, 20)
 	root := b.TempDir()
 	newDir := func(name string) *stampRun {
 		dir := filepath.Join(root, name)

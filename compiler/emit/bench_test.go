@@ -5,7 +5,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"testing/fstest"
 	"time"
@@ -15,26 +14,8 @@ import (
 	"github.com/anklume/anklume/compiler"
 	"github.com/anklume/anklume/compiler/emit"
 	"github.com/anklume/anklume/compiler/tree"
+	"github.com/anklume/anklume/internal/synthinfra"
 )
-
-// synthetic builds a valid zone-mode PSOT with nd domains of nm machines
-// each, spread over the five trust zones, with policies between
-// neighbouring domains (the shape of compiler/bench_test.go).
-func synthetic(nd, nm int) []byte {
-	var b strings.Builder
-	b.WriteString("format_version: 1\nproject_name: bench\nglobal:\n  addressing: {}\n  default_os_image: images:debian/13\ndomains:\n")
-	for d := 0; d < nd; d++ {
-		fmt.Fprintf(&b, "  d%03d:\n    description: domain %d\n    trust_level: %s\n    machines:\n", d, d, trustLevels[d%len(trustLevels)])
-		for m := 0; m < nm; m++ {
-			fmt.Fprintf(&b, "      m%03d-%02d:\n        type: lxc\n        roles: [base_system]\n        config:\n          limits.cpu: \"1\"\n          limits.memory: 512MiB\n", d, m)
-		}
-	}
-	b.WriteString("network_policies:\n")
-	for d := 1; d < nd; d++ {
-		fmt.Fprintf(&b, "  - {from: d%03d, to: d%03d, ports: [22, 443], protocol: tcp}\n", d-1, d)
-	}
-	return []byte(b.String())
-}
 
 // syncOnce is one whole `anklume sync` without the CLI: compile, emit,
 // plan and apply under base. It returns the number of files in the tree.
@@ -58,7 +39,7 @@ func syncOnce(b *testing.B, fsys fstest.MapFS, base string) int {
 // machines (about 4400 files) into an empty directory. Issue 3 target:
 // 30× faster than v1's 4.6 s, that is under about 150 ms.
 func BenchmarkSyncCold200x20(b *testing.B) {
-	fsys := fstest.MapFS{"infra.yml": {Data: synthetic(200, 20)}}
+	fsys := fstest.MapFS{"infra.yml": {Data: []byte(synthinfra.Zones(200, 20))}}
 	root := b.TempDir()
 	n, i := 0, 0
 	for b.Loop() {
@@ -80,7 +61,7 @@ func BenchmarkSyncCold200x20(b *testing.B) {
 // the same size: everything is read and compared, nothing is written.
 // Issue 3 target: 30× faster than v1's 3.7 s, that is under about 120 ms.
 func BenchmarkSyncNoChange200x20(b *testing.B) {
-	fsys := fstest.MapFS{"infra.yml": {Data: synthetic(200, 20)}}
+	fsys := fstest.MapFS{"infra.yml": {Data: []byte(synthinfra.Zones(200, 20))}}
 	base := b.TempDir()
 	n := syncOnce(b, fsys, base)
 	for b.Loop() {
@@ -92,7 +73,7 @@ func BenchmarkSyncNoChange200x20(b *testing.B) {
 // BenchmarkTree200x20 measures emit.Tree alone on the resolved 200 × 20
 // model (the share of rendering in a sync).
 func BenchmarkTree200x20(b *testing.B) {
-	m := compileText(b, synthetic(200, 20))
+	m := compileText(b, []byte(synthinfra.Zones(200, 20)))
 	n := 0
 	for b.Loop() {
 		n = len(emit.Tree(m))
@@ -103,7 +84,7 @@ func BenchmarkTree200x20(b *testing.B) {
 // BenchmarkPlanNoChange200x20 measures tree.NewPlan alone over an
 // up-to-date tree (reading and splicing every file).
 func BenchmarkPlanNoChange200x20(b *testing.B) {
-	files := emit.Tree(compileText(b, synthetic(200, 20)))
+	files := emit.Tree(compileText(b, []byte(synthinfra.Zones(200, 20))))
 	base := b.TempDir()
 	syncDir(b, base, files)
 	for b.Loop() {
@@ -152,8 +133,8 @@ func writeFloor(b *testing.B, base string, files []tree.File) (writes, total tim
 // Figures: floor-ms, floor-writes-ms (without the syncfs), cold-ms,
 // resync-ms and cold/floor.
 func BenchmarkSyncVsFloor200x20(b *testing.B) {
-	fsys := fstest.MapFS{"infra.yml": {Data: synthetic(200, 20)}}
-	files := emit.Tree(compileText(b, synthetic(200, 20)))
+	fsys := fstest.MapFS{"infra.yml": {Data: []byte(synthinfra.Zones(200, 20))}}
+	files := emit.Tree(compileText(b, []byte(synthinfra.Zones(200, 20))))
 	root := b.TempDir()
 	var floor, floorW, cold, resync time.Duration
 	n, i := 0, 0
