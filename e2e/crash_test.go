@@ -387,6 +387,10 @@ type incusd struct {
 // process name and are left out by their command line.
 func findIncusd(t *testing.T) *incusd {
 	t.Helper()
+	// The test cluster's members (scripts/cluster-up.sh) run their own
+	// incusd, each with its own INCUS_DIR: only the daemon of the tests'
+	// INCUS_DIR is the one to restart.
+	want := incusDir(os.Environ())
 	out, _ := exec.Command("pgrep", "-x", "incusd").Output()
 	var found []*incusd
 	for _, pid := range strings.Fields(string(out)) {
@@ -401,14 +405,26 @@ func findIncusd(t *testing.T) *incusd {
 		}
 		d.args = strings.Split(strings.TrimRight(string(cmdline), "\x00"), "\x00")
 		d.env = strings.Split(strings.TrimRight(string(environ), "\x00"), "\x00")
-		if filepath.Base(d.args[0]) == "incusd" {
+		if filepath.Base(d.args[0]) == "incusd" && incusDir(d.env) == want {
 			found = append(found, &d)
 		}
 	}
 	if len(found) != 1 {
-		skip(t, "expected one incusd daemon started by hand (scripts/incus-test-env.sh), found %d", len(found))
+		skip(t, "expected one incusd daemon with INCUS_DIR %s started by hand (scripts/incus-test-env.sh), found %d", want, len(found))
 	}
 	return found[0]
+}
+
+// incusDir is the INCUS_DIR an environment gives incusd (its default,
+// /var/lib/incus, when unset).
+func incusDir(env []string) string {
+	dir := "/var/lib/incus"
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "INCUS_DIR="); ok && v != "" {
+			dir = v
+		}
+	}
+	return filepath.Clean(dir)
 }
 
 // restart stops incusd by its pid (SIGTERM: Incus's restart signal, which
