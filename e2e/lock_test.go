@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bufio"
 	"bytes"
 	"cmp"
 	"context"
@@ -101,6 +102,20 @@ func (s *statusWriter) Flush() {
 		f.Flush()
 	}
 }
+
+// Hijack hands the connection over for the upgraded requests that go
+// through the proxy (the event and exec websockets of an apply): without
+// it the proxy answers them with an error and the apply falls back.
+func (s *statusWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	h, ok := s.ResponseWriter.(http.Hijacker)
+	if !ok {
+		return nil, nil, fmt.Errorf("the response writer %T cannot be hijacked", s.ResponseWriter)
+	}
+	return h.Hijack()
+}
+
+// Unwrap gives http.ResponseController the writer underneath.
+func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
 // lockCall reports whether c is a request of the lock itself: its create,
 // its rename to a tombstone, or a request on a tombstone.
