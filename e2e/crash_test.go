@@ -91,7 +91,6 @@ func crCleanup() {
 type crEnv struct {
 	infra      string
 	v1, v2     string
-	crashes    int
 	crashLines []string
 }
 

@@ -46,13 +46,6 @@ func TestRoles(t *testing.T) {
 	}
 }
 
-// infraRoles are the infra roles of SPEC.md §10.1, implemented (their
-// live test is e2e/roles_infra_test.go).
-var infraRoles = []string{
-	"incus_projects", "incus_networks", "incus_profiles", "incus_images", "incus_instances",
-	"incus_nftables", "incus_firewall_vm", "incus_nesting",
-}
-
 // TestNoStubRoles: every shipped role is implemented; none stops with a
 // "not implemented yet" failure (issue 7).
 func TestNoStubRoles(t *testing.T) {

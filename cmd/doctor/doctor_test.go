@@ -45,7 +45,7 @@ func sys() doctor.Env {
 }
 
 // run runs doctor in dir against srv (nil: the connection fails).
-func run(t *testing.T, dir string, srv incusx.Server, env doctor.Env, ifaces []host.Interface, jsonOut bool) (error, string, string) {
+func run(t *testing.T, dir string, srv incusx.Server, env doctor.Env, ifaces []host.Interface, jsonOut bool) (string, string, error) {
 	t.Helper()
 	var out, errOut bytes.Buffer
 	vars := map[string]string{hostenv.EnvContextDir: t.TempDir(), hostenv.EnvHostResources: "cpu=10,memory=40GiB"}
@@ -81,7 +81,7 @@ func run(t *testing.T, dir string, srv incusx.Server, env doctor.Env, ifaces []h
 	}
 	got.Sys = env
 	err := doctorcmd.Run(context.Background(), got)
-	return err, out.String(), errOut.String()
+	return out.String(), errOut.String(), err
 }
 
 func psotDir(t *testing.T) string {
@@ -97,7 +97,7 @@ func psotDir(t *testing.T) string {
 // exit 1 when a check fails.
 func TestDoctorText(t *testing.T) {
 	fake := incusx.NewFake()
-	err, out, _ := run(t, psotDir(t), fake, sys(), nil, false)
+	out, _, err := run(t, psotDir(t), fake, sys(), nil, false)
 	want := "[ok] incus.socket: connected to the local Incus daemon\n" +
 		"[ok] incus.version: Incus 6.0.4\n" +
 		"[warn] storage.pool: storage pool \"default\" uses the dir driver: snapshots and copies are full copies and quotas are not enforced; prefer zfs or btrfs\n" +
@@ -126,7 +126,7 @@ func TestDoctorJSON(t *testing.T) {
 	env.Systemd = func() bool { return false }
 	env.NFT = func(context.Context, []byte) (nftables.State, []byte, error) { return nftables.NotLoaded, nil, nil }
 	ifaces := []host.Interface{{Name: "eth9", CIDR: "10.110.0.7/24"}}
-	err, out, _ := run(t, psotDir(t), nil, env, ifaces, true)
+	out, _, err := run(t, psotDir(t), nil, env, ifaces, true)
 	var ee *cmdutil.ExitError
 	if !errors.As(err, &ee) || ee.Code != 1 {
 		t.Errorf("err = %v, want exit 1", err)
@@ -175,7 +175,7 @@ func TestDoctorJSON(t *testing.T) {
 func TestDoctorServerSilent(t *testing.T) {
 	fake := incusx.NewFake()
 	fake.Fail("ServerInfo", "", errors.New("dial unix /var/lib/incus/unix.socket: connect: connection refused"))
-	err, out, _ := run(t, psotDir(t), fake, sys(), nil, false)
+	out, _, err := run(t, psotDir(t), fake, sys(), nil, false)
 	if err == nil {
 		t.Error("doctor succeeded without a server")
 	}

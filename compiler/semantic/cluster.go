@@ -39,7 +39,7 @@ func (c *checker) targets() map[string]domainTarget {
 	out := map[string]domainTarget{}
 	for _, d := range c.domains {
 		dt := c.str(d.node, "target", "")
-		eff := domainTarget{v: dt.v, known: dt.known}
+		eff := domainTarget(dt)
 		var first *machine
 		for _, m := range d.machines {
 			mt := c.str(m.node, "target", "")

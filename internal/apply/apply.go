@@ -223,8 +223,6 @@ type step struct {
 	ch  *change
 	op  string
 	run func(ctx context.Context) error
-	// last is true for the change's final step.
-	last bool
 }
 
 type executor struct {

@@ -39,8 +39,6 @@ type machine struct {
 	volumes []storageVolume
 	// pds are the pd- devices, decided against the common base later.
 	pds []persistentData
-	// auto is true for an omitted automatic firewall machine.
-	auto bool
 	// target is the cluster member (clustered servers only).
 	target string
 }
@@ -348,7 +346,7 @@ func (im *importer) isAutoFirewall(d *domain, x *machine) bool {
 		x.desc == firewallDescription && x.typ == model.VM && x.ip == ip &&
 		slices.Equal(x.inst.Profiles, []string{incus.DefaultProfile, model.FirewallProfileName}) &&
 		maps.Equal(x.config, map[string]string{"limits.cpu": "2", "limits.memory": "2GiB"}) &&
-		slices.Equal(x.roles, []string{"base_system", firewallRole}) && x.protected == true &&
+		slices.Equal(x.roles, []string{"base_system", firewallRole}) && x.protected &&
 		len(x.devices) == 0 && len(x.volumes) == 0 && len(x.pds) == 0 && !x.gpu && !x.stopped &&
 		x.image == im.image && x.autostart == "" && x.priority == "" && x.schedule == "" && x.expiry == "" &&
 		(x.target == "" || x.target == d.target()) && x == d.machines[len(d.machines)-1]

@@ -559,7 +559,7 @@ func (c *Client) WaitOperations(ctx context.Context, projects []string, timeout 
 		}
 		left := int(time.Until(deadline).Seconds())
 		if left < 1 {
-			return n, fmt.Errorf("Incus operation %s (%s) still runs after %s", op.ID, op.Description, timeout)
+			return n, fmt.Errorf("operation %s of Incus (%s) still runs after %s", op.ID, op.Description, timeout)
 		}
 		if _, _, err := c.srv.GetOperationWait(op.ID, left); err != nil && !IsNotFound(err) {
 			return n, wrap(err, "waiting for", "operation", "", op.ID)
