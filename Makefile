@@ -18,6 +18,7 @@ help:
 	@echo "e2e-setup  as root (sudo when needed): install and start Incus 6.0 LTS, pool and test image"
 	@echo "bench-e2e  live apply benchmarks on the local Incus daemon (after e2e-setup)"
 	@echo "bench-scale live benchmark of a 100 x 3 container lab (300 instances, 100 bridges)"
+	@echo "            on a daemon of its own (scripts/scale-daemon.sh), removed afterwards"
 	@echo "cluster-up  as root: a 3-member Incus test cluster (m1 m2 m3, group lab = m2 m3);"
 	@echo "            prints the export lines to use it: eval \"\$$(make -s cluster-up)\""
 	@echo "cluster-member-stop M=m3 / cluster-member-start M=m3   stop / restart one member"
@@ -60,9 +61,15 @@ bench-e2e:
 
 # Live benchmark of a teacher's lab, 100 domains x 3 containers (300
 # instances, 100 bridges in 10.160.0-99.0/24): create vs the Incus API,
-# no-op apply, status, plan after one change, peak RSS. Heavy: run it alone.
+# no-op apply (each request timed), status, plan after one change, peak
+# RSS. It runs on a standalone daemon of its own (scripts/scale-daemon.sh,
+# INCUS_DIR /var/lib/anklume-scale, own network and mount namespace), never
+# on the shared one, and removes it afterwards (SCALE_KEEP=1 keeps it;
+# ANKLUME_BENCH_DOMAINS=N for a smaller lab). Heavy: about 30 minutes.
 bench-scale:
-	$(GO) test ./e2e -run '^$$' -bench Scale -benchtime 1x -timeout 60m -v
+	@$(SUDO) bash scripts/scale-daemon.sh up >/tmp/anklume-scale.env
+	@. /tmp/anklume-scale.env && $(GO) test ./e2e -run '^$$' -bench Scale -benchtime 1x -timeout 90m -v; \
+	rc=$$?; [ -n "$(SCALE_KEEP)" ] || $(SUDO) bash scripts/scale-daemon.sh down; exit $$rc
 
 # The test cluster (scripts/cluster-up.sh): three incusd, each in its own
 # network and mount namespace with its own INCUS_DIR below

@@ -21,8 +21,11 @@ import (
 // student domains sk0…sk99 of scaleMachines busybox containers each (300
 // instances, 100 bridges net-sk0…net-sk99), in the trusted zone of
 // zone_base 150: 10.160.0.0/24 … 10.160.99.0/24, apart from every other
-// live test. It needs the live lock and a few minutes; it deletes what it
-// created, and only that (projects sk<n>, bridges net-sk<n>).
+// live test. `make bench-scale` runs it on a standalone daemon of its own
+// (scripts/scale-daemon.sh, pointed at with INCUS_SOCKET), so that 300
+// instances never load or lock the shared one; run by hand on the shared
+// daemon it needs the live lock. It deletes what it created, and only that
+// (projects sk<n>, bridges net-sk<n>).
 const scaleMachines = 3
 
 // scaleDomains is the number of domains: 100, or ANKLUME_BENCH_DOMAINS
@@ -232,7 +235,7 @@ func BenchmarkScale(b *testing.B) {
 			report(fmt.Sprintf("noop/anklume #%d", i+1), m)
 		}
 		b.ReportMetric(m.wall.Seconds(), "noop-s")
-		b.Logf("no-op apply: %d requests: %s", log.Len(), strings.Join(log.Strings(), ", "))
+		b.Logf("no-op apply: %d requests (time each took in Incus):\n%s", log.Len(), timings(&log))
 		_ = p.Close()
 
 		m = runMeasured(b, bin, e.dir, nil, "status")
@@ -253,6 +256,15 @@ func BenchmarkScale(b *testing.B) {
 	}
 	b.ReportMetric(float64(peak)/(1<<20), "peak-RSS-MB")
 	b.Logf("peak RSS of the anklume processes: %.1f MB", float64(peak)/(1<<20))
+}
+
+// timings lists the requests of log, one a line, with the time each took.
+func timings(log *incusx.RequestLog) string {
+	var b strings.Builder
+	for _, r := range log.Requests() {
+		fmt.Fprintf(&b, "  %8.3f s  %s\n", r.Duration.Seconds(), r)
+	}
+	return b.String()
 }
 
 // tail returns the last lines of a long output.

@@ -354,6 +354,9 @@ type Request struct {
 	// Path is the request URI: path and sorted query, such as
 	// "/1.0/instances?all-projects=true&recursion=1".
 	Path string
+	// Duration is the time the server took to answer, when the recorder
+	// measured it (SocketProxy does); zero otherwise.
+	Duration time.Duration
 }
 
 // String returns "METHOD path".
@@ -371,6 +374,19 @@ func (l *RequestLog) Add(method, path string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.reqs = append(l.reqs, Request{Method: method, Path: path})
+}
+
+// Timed sets the duration of the earliest request recorded with this
+// method and path that has none yet.
+func (l *RequestLog) Timed(method, path string, d time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for i := range l.reqs {
+		if r := &l.reqs[i]; r.Duration == 0 && r.Method == method && r.Path == path {
+			r.Duration = d
+			return
+		}
+	}
 }
 
 // Requests returns a copy of the requests in the order they were made.

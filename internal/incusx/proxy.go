@@ -13,7 +13,7 @@ import (
 )
 
 // SocketProxy is a unix-socket proxy in front of an Incus socket that
-// records every request it forwards (SPEC.md §16 #63 counts a plan's
+// records every request it forwards, with the time its answer took (SPEC.md §16 #63 counts a plan's
 // requests "by a proxy on the socket"). Point a process at it with
 // INCUS_SOCKET=<Path>, or Connect with Options.Socket; websocket upgrades
 // (events, exec) are forwarded too.
@@ -119,7 +119,9 @@ func (p *SocketProxy) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	p.mu.Unlock()
 	if !last {
+		start := time.Now()
 		p.rp.ServeHTTP(w, r)
+		p.log.Timed(r.Method, r.URL.RequestURI(), time.Since(start))
 		return
 	}
 	// Forward the request and abort it delay after it is written: Incus

@@ -21,7 +21,9 @@ func TestSocketProxyForwardsAndRecords(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	const answerAfter = 20 * time.Millisecond
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(answerAfter)
 		_, _ = io.WriteString(w, r.Method+" "+r.URL.RequestURI())
 	})}
 	go func() { _ = srv.Serve(ln) }()
@@ -47,6 +49,10 @@ func TestSocketProxyForwardsAndRecords(t *testing.T) {
 	}
 	if got := log.Strings(); !slices.Equal(got, []string{"GET /1.0/instances?all-projects=true&recursion=1"}) {
 		t.Errorf("log = %v", got)
+	}
+	// The proxy times each answer: the backend's 20 ms are in it.
+	if d := log.Requests()[0].Duration; d < answerAfter {
+		t.Errorf("recorded duration %v, want at least %v", d, answerAfter)
 	}
 	client.CloseIdleConnections()
 	if err := p.Close(); err != nil {
