@@ -105,10 +105,20 @@ func project(p *incus.Project) yamlw.Map {
 			{Key: "devices", Value: SortedDevices(i.Devices)},
 		})
 	}
+	peers := yamlw.List{}
+	for _, d := range p.Peers {
+		peers = append(peers, yamlw.Str(d))
+	}
 	return yamlw.Map{
 		{Key: "name", Value: yamlw.Str(p.Name)},
 		{Key: "domain", Value: yamlw.Str(p.Domain)},
 		{Key: "description", Value: yamlw.Str(p.Description)},
+		// Not in the §6.6 shape: on an Incus cluster the incus_projects
+		// role places the domain on one member as anklume apply does,
+		// from its target (a member, "@<group>" or '') and the domains a
+		// network policy links it to.
+		{Key: "target", Value: yamlw.Str(p.Target)},
+		{Key: "peers", Value: peers},
 		{Key: "config", Value: SortedConfig(p.Config)},
 		{Key: "profiles", Value: profiles},
 		{Key: "storage_volumes", Value: vols},

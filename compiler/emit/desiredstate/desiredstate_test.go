@@ -115,6 +115,8 @@ type projDoc struct {
 	Name           string            `yaml:"name"`
 	Domain         string            `yaml:"domain"`
 	Description    string            `yaml:"description"`
+	Target         string            `yaml:"target"`
+	Peers          []string          `yaml:"peers"`
 	Config         map[string]string `yaml:"config"`
 	Profiles       []profDoc         `yaml:"profiles"`
 	StorageVolumes []volDoc          `yaml:"storage_volumes"`
@@ -244,6 +246,9 @@ func TestExamples(t *testing.T) {
 				g := d.Projects[i]
 				if g.Name != p.Name || g.Domain != p.Domain || g.Description != p.Description || !reflect.DeepEqual(g.Config, map[string]string(p.Config)) {
 					t.Errorf("project %d = %+v", i, g)
+				}
+				if g.Target != p.Target || !slices.Equal(g.Peers, p.Peers) || g.Peers == nil {
+					t.Errorf("project %s: target %q peers %v, want %q %v", p.Name, g.Target, g.Peers, p.Target, p.Peers)
 				}
 				if len(g.Profiles) != len(p.Profiles) || len(g.Instances) != len(p.Instances) || len(g.StorageVolumes) != len(p.StorageVolumes) {
 					t.Fatalf("project %s: object counts differ", p.Name)

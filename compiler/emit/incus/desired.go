@@ -1,6 +1,7 @@
 package incus
 
 import (
+	"slices"
 	"sort"
 	"strings"
 
@@ -65,6 +66,28 @@ func network(m *model.Infra, d *model.Domain) *Network {
 	return n
 }
 
+// peers lists the enabled domains a network policy links d to, in policy
+// order, without duplicates (Project.Peers).
+func peers(m *model.Infra, d *model.Domain) []string {
+	var out []string
+	for _, p := range m.Policies {
+		if p.TouchesDisabled() || p.From.Domain == nil || p.To.Domain == nil {
+			continue
+		}
+		other := ""
+		switch a, b := p.From.Domain.Name, p.To.Domain.Name; {
+		case a == d.Name && b != d.Name:
+			other = b
+		case b == d.Name && a != d.Name:
+			other = a
+		}
+		if other != "" && !slices.Contains(out, other) {
+			out = append(out, other)
+		}
+	}
+	return out
+}
+
 // project is the project of d with its profiles, volumes and instances
 // (§5.3–§5.6).
 func project(m *model.Infra, d *model.Domain) *Project {
@@ -97,7 +120,7 @@ func project(m *model.Infra, d *model.Domain) *Project {
 	if h := m.Global.AIAccessHolder; h != "" && h != m.Global.AIAccessDefault {
 		cfg[KeyAIAccessHolder] = h
 	}
-	p := &Project{Domain: d.Name, Target: d.Target}
+	p := &Project{Domain: d.Name, Target: d.Target, Peers: peers(m, d)}
 	p.Name = d.Project
 	p.Description = d.Description
 	p.Config = cfg

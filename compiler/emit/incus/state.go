@@ -119,6 +119,11 @@ type Project struct {
 	// (model.Domain.Target). The member it settles on is chosen at plan
 	// time and recorded in the project's config under KeyMember.
 	Target string
+	// Peers names the other enabled domains a network policy (the AI
+	// auto-policy included) links this domain to, in policy order, each
+	// once. On a cluster a domain free to go anywhere joins the member of
+	// a peer placed already: anklume does not route between members.
+	Peers []string
 }
 
 // Profile is a desired profile inside Project.
