@@ -3,6 +3,7 @@ package aicmd_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"github.com/anklume/anklume/cmd/cmdutil"
 	"github.com/anklume/anklume/compiler/emit/incus"
 	"github.com/anklume/anklume/compiler/emit/nft"
+	"github.com/anklume/anklume/compiler/reach"
 	"github.com/anklume/anklume/internal/desktest"
 	_ "github.com/anklume/anklume/internal/goldenflag" // accept go test ./... -update
 	nftsys "github.com/anklume/anklume/internal/nftables"
@@ -154,6 +156,10 @@ func TestSwitch(t *testing.T) {
 	if got := s.e.Run(nil, "nftables", "render"); got.Code != 0 || got.Stdout != rules {
 		t.Errorf("nftables render after switch: exit %d, %s\nwant the deployed rules:\n%s", got.Code, got.Stderr, rules)
 	}
+	// verify --expected draws the matrix of the rules deploy loaded.
+	if got := aiMatrix(t, s); got["p1"] != "allow ai-policy" || got["w1"] != "deny cross-domain" {
+		t.Errorf("verify --expected after the switch: who reaches chat: %v", got)
+	}
 	if got := s.e.Run(nil, "sync"); got.Code != 0 || !strings.Contains(got.Stdout, "0 created, 0 updated") {
 		t.Fatalf("sync after the switch changed the tree: %+v", got)
 	}
@@ -182,6 +188,9 @@ func TestSwitch(t *testing.T) {
 	if got := s.e.Run(nil, "nftables", "render"); !strings.Contains(got.Stdout, "AI access: work -> ai-tools") || strings.Contains(got.Stdout, "AI access: pro -> ai-tools") {
 		t.Errorf("nftables render after the switch back:\n%s", got.Stdout)
 	}
+	if got := aiMatrix(t, s); got["w1"] != "allow ai-policy" || got["p1"] != "deny cross-domain" {
+		t.Errorf("verify --expected after the switch back: who reaches chat: %v", got)
+	}
 	if got := s.run("switch", "pro", "--no-flush"); got.Code != 0 || s.flushed != 1 || strings.Contains(got.Stderr, "nvidia") {
 		t.Errorf("--no-flush: %+v (flushes %d)", got, s.flushed)
 	}
@@ -193,6 +202,24 @@ func TestSwitch(t *testing.T) {
 			t.Errorf("switch %s: %+v", tc.dom, got)
 		}
 	}
+}
+
+// aiMatrix runs `verify --expected --json` and returns, for every machine
+// outside ai-tools, the verdict and reason kind of its pair towards chat.
+func aiMatrix(t *testing.T, s *switcher) map[string]string {
+	t.Helper()
+	got := s.e.Run(nil, "verify", "--expected", "--json")
+	var mx reach.Matrix
+	if err := json.Unmarshal([]byte(got.Stdout), &mx); got.Code != 0 || err != nil {
+		t.Fatalf("verify --expected --json: %v %+v", err, got)
+	}
+	out := map[string]string{}
+	for _, p := range mx.Pairs {
+		if p.To == "chat" && p.From != "gpu-server" {
+			out[p.From] = p.Default.Verdict + " " + p.Default.Reason.Kind
+		}
+	}
+	return out
 }
 
 // TestNotExclusive: without the exclusive policy, switch is refused.

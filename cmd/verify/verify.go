@@ -62,7 +62,8 @@ func NewCmdVerify(f *cmdutil.Factory, runF func(*Options) error) *cobra.Command 
 			"expected, outcome and mismatch for every probe); the exit status is the same.\n" +
 			"The last run is recorded for anklume status and the dashboard.\n" +
 			"\n" +
-			"With --expected, print the reachability matrix computed from infra.yml alone:\n" +
+			"With --expected, print the reachability matrix computed from infra.yml (and,\n" +
+			"with an exclusive AI access, the holder anklume ai switch recorded in Incus):\n" +
 			"for every ordered pair of machines, and from every machine to the host (its\n" +
 			"bridge gateway) and to the outside, which new connections the isolation rules\n" +
 			"let through (all, none, or protocol/ports) and why: same domain, a named\n" +
@@ -104,6 +105,12 @@ func Run(ctx context.Context, opts *Options) error {
 		return err
 	}
 	if opts.Expected {
+		// The matrix follows the AI access holder that ai switch recorded
+		// in Incus, as nftables render and deploy do: it describes the
+		// rules this host loads. Without Incus (or with no exclusive AI
+		// access, where no request is made) it is the PSOT's alone, and a
+		// warning says ai_access_default was used.
+		m = expectedModel(ctx, opts.Env, m)
 		mx := reach.Compute(m)
 		if opts.JSON {
 			return mx.WriteJSON(opts.Env.IO.Out)
@@ -173,6 +180,17 @@ func Live(ctx context.Context, opts *Options, m *model.Infra) error {
 		return &cmdutil.ExitError{Code: cmdutil.ExitFailure}
 	}
 	return nil
+}
+
+// expectedModel is m with the AI access holder recorded in Incus, when m
+// has an exclusive AI access; a warning on stderr (unless --quiet) when
+// Incus cannot be read.
+func expectedModel(ctx context.Context, e *snapshotcmd.Env, m *model.Infra) *model.Infra {
+	o, warn := aiaccess.Resolve(ctx, e.Incus, e.Remote(), m)
+	if warn != "" && !e.Quiet() {
+		fmt.Fprintf(e.IO.ErrOut, "warning: %s\n", warn)
+	}
+	return o
 }
 
 // progressWriter is stderr, or nothing with --quiet.
