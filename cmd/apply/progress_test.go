@@ -10,50 +10,19 @@ import (
 	"testing"
 	"time"
 
-	"github.com/creack/pty"
-	"golang.org/x/term"
-
+	"github.com/anklume/anklume/internal/progress/ptytest"
 	"github.com/anklume/anklume/internal/progress/vtscreen"
 )
 
-// openPTY opens a pseudo-terminal of 100 columns and collects what the
-// terminal side receives; the returned func closes the terminal and
-// returns everything written to it.
-func openPTY(t *testing.T) (*os.File, func() string) {
-	t.Helper()
-	ptmx, tty, err := pty.Open()
-	if err != nil {
-		t.Fatalf("opening a pseudo-terminal: %v", err)
-	}
-	if err := pty.Setsize(ptmx, &pty.Winsize{Rows: 40, Cols: 100}); err != nil {
-		t.Fatal(err)
-	}
-	var buf bytes.Buffer
-	done := make(chan struct{})
-	go func() {
-		_, _ = io.Copy(&buf, ptmx) // ends with EIO once tty is closed
-		close(done)
-	}()
-	return tty, func() string {
-		_ = tty.Close()
-		<-done
-		_ = ptmx.Close()
-		return buf.String()
-	}
-}
+// openPTY opens a pseudo-terminal of 100 columns (ptytest.Open).
+func openPTY(t *testing.T) (*os.File, func() string) { return ptytest.Open(t) }
 
 // onTerminal points opts' stdout at f, with the terminal detection and
 // width the real factory uses (golang.org/x/term).
 func onTerminal(o *Options, f *os.File) {
 	o.IO.Out = f
-	o.IO.OutTTY = term.IsTerminal(int(f.Fd()))
-	o.IO.OutWidth = func() int {
-		w, _, err := term.GetSize(int(f.Fd()))
-		if err != nil {
-			return 0
-		}
-		return w
-	}
+	o.IO.OutTTY = ptytest.IsTerminal(f)
+	o.IO.OutWidth = ptytest.Width(f)
 }
 
 // TestApplyProgressTerminal: apply on a pseudo-terminal shows a live line

@@ -14,6 +14,7 @@ import (
 	"github.com/anklume/anklume/cmd/cmdutil"
 	snapshotcmd "github.com/anklume/anklume/cmd/snapshot"
 	"github.com/anklume/anklume/internal/backup"
+	"github.com/anklume/anklume/internal/progress"
 	"github.com/anklume/anklume/internal/snapshots"
 	"github.com/anklume/anklume/internal/suggest"
 )
@@ -158,15 +159,30 @@ func create(ctx context.Context, opts *Options) error {
 	if err != nil {
 		return err
 	}
+	pr, task := opts.task("backup " + t.Project + "/" + t.Instance)
+	defer pr.Close()
 	path, err := backup.Create(ctx, srv, backup.CreateOptions{
 		Project: t.Project, Instance: t.Instance, Machine: t.Machine, Dir: dir,
-		Recipients: rcpts, Force: opts.Force, Now: opts.Now(),
+		Recipients: rcpts, Force: opts.Force, Now: opts.Now(), Progress: task,
 	})
 	if err != nil {
 		return err
 	}
-	opts.Printf("backup: %s\n", path)
+	pr.End("backup", "backup: "+path)
 	return nil
+}
+
+// task starts the one task of a backup or restore, labelled label, on the
+// progress display (live on a terminal: the phase, the MiB or percent
+// moved and the elapsed time; nothing but the final line elsewhere) and
+// returns the display and the task's Progress.
+func (opts *Options) task(label string) (*progress.Display, backup.Progress) {
+	pr := opts.Progress()
+	pr.Start("backup", label)
+	return pr, backup.Progress{
+		Step:   func(s string) { pr.Step("backup", s) },
+		Detail: func(s string) { pr.Detail("backup", s) },
+	}
 }
 
 func restore(ctx context.Context, opts *Options) error {
@@ -217,9 +233,11 @@ func restore(ctx context.Context, opts *Options) error {
 	if err != nil {
 		return err
 	}
+	pr, task := opts.task("restore " + d.Project + "/" + inst)
 	err = backup.Restore(ctx, srv, backup.RestoreOptions{
-		Path: opts.Arg, Identities: ids, Project: d.Project, Instance: inst, KeepOwnership: keep,
+		Path: opts.Arg, Identities: ids, Project: d.Project, Instance: inst, KeepOwnership: keep, Progress: task,
 	})
+	pr.Close()
 	if err != nil {
 		return err
 	}

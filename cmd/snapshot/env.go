@@ -12,6 +12,7 @@ import (
 	"github.com/anklume/anklume/compiler/host"
 	"github.com/anklume/anklume/compiler/model"
 	"github.com/anklume/anklume/internal/incusx"
+	"github.com/anklume/anklume/internal/progress"
 )
 
 // Env is what every lifecycle command (snapshot, disp, golden, backup)
@@ -28,12 +29,15 @@ type Env struct {
 	Incus func(ctx context.Context, remote string) (incusx.Server, error)
 	// Now is the clock for default names (time.Now).
 	Now func() time.Time
+	// Getenv reads the environment (TERM=dumb turns the live progress
+	// off); nil reads nothing.
+	Getenv func(string) string
 }
 
 // NewEnv returns the Env of a Factory.
 func NewEnv(f *cmdutil.Factory) *Env {
 	return &Env{IO: f.IO, Globals: f.Globals, Source: f.Source, Host: f.Host, Remote: f.Remote,
-		Getwd: f.Getwd, Incus: f.Incus, Now: time.Now}
+		Getwd: f.Getwd, Incus: f.Incus, Now: time.Now, Getenv: f.Getenv}
 }
 
 // Model compiles the PSOT. Diagnostics are printed on stderr: errors
@@ -83,6 +87,13 @@ func (e *Env) Ops(ctx context.Context) (incusx.InstanceOps, error) {
 // BaseDir returns the absolute base directory (SPEC.md §2.1, §6.1).
 func (e *Env) BaseDir(in compiler.Input) (string, error) {
 	return cmdutil.AbsBaseDir(e.Globals, e.Getwd, in)
+}
+
+// Progress returns the progress display of a long command: redrawn in
+// place on a terminal, plain finished lines elsewhere or with --quiet
+// (cmdutil.NewProgress). Close it when the work ends.
+func (e *Env) Progress() *progress.Display {
+	return cmdutil.NewProgress(e.IO, e.Globals, e.Getenv, false)
 }
 
 // Quiet reports --quiet.

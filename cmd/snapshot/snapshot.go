@@ -15,6 +15,7 @@ import (
 
 	"github.com/anklume/anklume/cmd/cmdutil"
 	"github.com/anklume/anklume/internal/lock"
+	"github.com/anklume/anklume/internal/progress"
 	"github.com/anklume/anklume/internal/snapshots"
 )
 
@@ -174,6 +175,31 @@ func Run(ctx context.Context, sub string, opts *Options) error {
 		return err
 	}
 	warn := opts.IO.ErrOut
+	// create, restore and rollback show each instance's work: live on a
+	// terminal (the step, the daemon's progress, the elapsed time), and
+	// each finished instance's line as soon as it is done.
+	var pr *progress.Display
+	if sub == "create" || sub == "restore" || sub == "rollback" {
+		pr = opts.Progress()
+		defer pr.Close()
+		warn = pr.Wrap(warn)
+	}
+	track := func(done string) snapshots.Progress {
+		return snapshots.Progress{
+			Step: func(t snapshots.Target, step string) {
+				pr.Start(t.String(), t.String())
+				pr.Step(t.String(), step)
+			},
+			Detail: func(t snapshots.Target, text string) { pr.Detail(t.String(), text) },
+			Done: func(t snapshots.Target, snapshot string, err error) {
+				line := ""
+				if err == nil {
+					line = done + ": " + t.String() + "/" + snapshot
+				}
+				pr.End(t.String(), line)
+			},
+		}
+	}
 	switch sub {
 	case "create":
 		expiry, err := snapshots.ParseExpiry(opts.Expiry)
@@ -189,17 +215,10 @@ func Run(ctx context.Context, sub string, opts *Options) error {
 		if err != nil {
 			return err
 		}
-		done, err := snapshots.Create(ctx, srv, targets, name, expires, warn)
-		for _, t := range done {
-			opts.Printf("created: %s/%s\n", t, name)
-		}
+		_, err = snapshots.Create(ctx, srv, targets, name, expires, warn, track("created"))
 		return err
 	case "restore":
-		if err := snapshots.Restore(ctx, srv, targets[0], opts.Name); err != nil {
-			return err
-		}
-		opts.Printf("restored: %s/%s\n", targets[0], opts.Name)
-		return nil
+		return snapshots.Restore(ctx, srv, targets[0], opts.Name, track("restored"))
 	case "delete":
 		deleted, err := snapshots.Delete(ctx, srv, targets[0], opts.Name)
 		if err != nil {
@@ -227,12 +246,9 @@ func Run(ctx context.Context, sub string, opts *Options) error {
 		if err != nil {
 			return err
 		}
-		name, done, err := snapshots.Rollback(ctx, srv, targets, opts.Timestamp, warn)
+		_, _, err = snapshots.Rollback(ctx, srv, targets, opts.Timestamp, warn, track("restored"))
 		if rerr := lk.Release(context.WithoutCancel(ctx)); rerr != nil {
 			fmt.Fprintf(warn, "warning: releasing the lock: %s\n", rerr)
-		}
-		for _, t := range done {
-			opts.Printf("restored: %s/%s\n", t, name)
 		}
 		return err
 	}

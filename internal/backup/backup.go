@@ -130,6 +130,10 @@ type CreateOptions struct {
 	Force bool
 	// Now is the time in the file name.
 	Now time.Time
+	// Progress hears the phases: "exporting" while the daemon builds the
+	// tarball (its own progress text as the detail), then "downloading"
+	// with the bytes received so far.
+	Progress Progress
 }
 
 // Create exports the instance into a new backup file and returns its
@@ -179,7 +183,15 @@ func export(ctx context.Context, srv incusx.InstanceOps, o CreateOptions, f *os.
 		}
 		w = enc
 	}
-	if err := srv.ExportInstance(ctx, o.Project, o.Instance, w); err != nil {
+	o.Progress.step("exporting")
+	if o.Progress.Detail != nil {
+		ctx = incusx.WithProgress(ctx, o.Progress.Detail)
+	}
+	cw := &countWriter{w: w, report: func(n int64) {
+		o.Progress.step("downloading")
+		o.Progress.detail(mib(n))
+	}}
+	if err := srv.ExportInstance(ctx, o.Project, o.Instance, cw); err != nil {
 		return err
 	}
 	if enc != nil {
@@ -221,6 +233,12 @@ func MachineOf(path string) string {
 // Open opens a backup file for reading, decrypting a .age file with the
 // identities while it streams.
 func Open(path string, identities []age.Identity) (io.ReadCloser, error) {
+	return open(path, identities, nil)
+}
+
+// open is Open with read(n, size) told how many bytes of the file were
+// read so far (before decryption) and its size; read may be nil.
+func open(path string, identities []age.Identity, read func(n, size int64)) (io.ReadCloser, error) {
 	if Encrypted(path) && len(identities) == 0 {
 		return nil, &EncryptedError{Path: path}
 	}
@@ -228,10 +246,21 @@ func Open(path string, identities []age.Identity) (io.ReadCloser, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening backup: %w", err)
 	}
-	if !Encrypted(path) {
-		return f, nil
+	var src io.Reader = f
+	if read != nil {
+		var size int64
+		if fi, err := f.Stat(); err == nil {
+			size = fi.Size()
+		}
+		src = &countReader{r: f, report: func(n int64) { read(n, size) }}
 	}
-	r, err := age.Decrypt(bufio.NewReaderSize(f, 1<<20), identities...)
+	if !Encrypted(path) {
+		return struct {
+			io.Reader
+			io.Closer
+		}{src, f}, nil
+	}
+	r, err := age.Decrypt(bufio.NewReaderSize(src, 1<<20), identities...)
 	if err != nil {
 		f.Close()
 		return nil, fmt.Errorf("decrypting %s: %w", path, err)

@@ -29,6 +29,10 @@ type RestoreOptions struct {
 	KeepOwnership bool
 	// NoStart leaves the restored instance stopped.
 	NoStart bool
+	// Progress hears the phases: "uploading" with the percent of the file
+	// sent, "importing" while the daemon unpacks it (its own progress
+	// text as the detail), then "starting".
+	Progress Progress
 }
 
 // ExistingError is a restore onto an existing instance name.
@@ -49,9 +53,20 @@ func Restore(ctx context.Context, srv incusx.InstanceOps, o RestoreOptions) erro
 	} else if !incusx.IsNotFound(err) {
 		return err
 	}
-	r, err := Open(o.Path, o.Identities)
+	o.Progress.step("uploading")
+	r, err := open(o.Path, o.Identities, func(n, size int64) {
+		if size > 0 && n >= size {
+			o.Progress.step("importing")
+			o.Progress.detail("")
+			return
+		}
+		o.Progress.detail(uploadText(n, size))
+	})
 	if err != nil {
 		return err
+	}
+	if o.Progress.Detail != nil {
+		ctx = incusx.WithProgress(ctx, o.Progress.Detail)
 	}
 	err = srv.ImportInstance(ctx, o.Project, o.Instance, r)
 	r.Close()
@@ -96,6 +111,8 @@ func Restore(ctx context.Context, srv incusx.InstanceOps, o RestoreOptions) erro
 	if o.NoStart {
 		return nil
 	}
+	o.Progress.step("starting")
+	o.Progress.detail("")
 	return srv.UpdateInstanceState(ctx, o.Project, o.Instance, startReq())
 }
 

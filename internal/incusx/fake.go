@@ -204,7 +204,9 @@ func (f *Fake) SetClock(now func() time.Time) {
 // SetProgress makes the call op on name (as for Fail; "" is every name)
 // report texts, one after the other with pause after each, to the
 // ProgressFunc of its context (WithProgress), as the daemon's operation
-// metadata does while an image downloads. The fake is held meanwhile.
+// metadata does while an image downloads. The calls that report are
+// CreateInstance, CreateSnapshot and ExportInstance. The fake is held
+// meanwhile.
 func (f *Fake) SetProgress(op, name string, pause time.Duration, texts ...string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -1855,6 +1857,7 @@ func (f *Fake) CreateSnapshot(ctx context.Context, project, instance string, req
 		return fail(err)
 	}
 	f.opWait(ctx, project)
+	f.report(ctx, "CreateSnapshot", project+"/"+instance)
 	name := req.Name
 	if name == "" {
 		name = fmt.Sprintf("snap%d", len(fi.snaps))

@@ -47,6 +47,7 @@ func (f *Fake) ExportInstance(ctx context.Context, project, name string, w io.Wr
 		return fail(err)
 	}
 	f.opWait(ctx, project)
+	f.report(ctx, "ExportInstance", project+"/"+name)
 	b := fakeBackup{Type: fi.inst.Type, Instance: fi.inst.InstancePut, Files: map[string][]byte{}}
 	b.Instance.Config, b.Instance.Devices = cloneConfig(b.Instance.Config), cloneDevices(b.Instance.Devices)
 	uuid := fi.inst.Config["volatile.uuid"]

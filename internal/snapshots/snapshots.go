@@ -179,11 +179,44 @@ func Take(ctx context.Context, srv incusx.Server, project, instance, name string
 	return srv.CreateSnapshot(ctx, project, instance, api.InstanceSnapshotsPost{Name: name, ExpiresAt: &e})
 }
 
+// Progress hears the work on each instance as it happens, for a progress
+// display: Step when a phase begins ("snapshotting", "stopping",
+// "restoring", "starting"; the first Step of an instance starts its
+// work), Detail with what the Incus daemon reports about the running
+// operation, and Done when the instance is finished, with the snapshot
+// name and the failure if any. A nil field is not called.
+type Progress struct {
+	Step   func(t Target, step string)
+	Detail func(t Target, text string)
+	Done   func(t Target, snapshot string, err error)
+}
+
+func (p Progress) step(t Target, step string) {
+	if p.Step != nil {
+		p.Step(t, step)
+	}
+}
+
+func (p Progress) done(t Target, snapshot string, err error) {
+	if p.Done != nil {
+		p.Done(t, snapshot, err)
+	}
+}
+
+// on returns ctx whose Incus operations report their progress on t.
+func (p Progress) on(ctx context.Context, t Target) context.Context {
+	if p.Detail == nil {
+		return ctx
+	}
+	return incusx.WithProgress(ctx, func(s string) { p.Detail(t, s) })
+}
+
 // Create takes snapshot name of every target with the given expiry. An
 // instance that already has the name, and a missing instance, are skipped
 // with a warning on warn. It returns the targets snapshotted; every
-// failure is joined into err and the others carry on.
-func Create(ctx context.Context, srv incusx.Server, targets []Target, name string, expires time.Time, warn io.Writer) ([]Target, error) {
+// failure is joined into err and the others carry on. pr hears each
+// instance as it is done.
+func Create(ctx context.Context, srv incusx.Server, targets []Target, name string, expires time.Time, warn io.Writer, pr Progress) ([]Target, error) {
 	var done []Target
 	var errs []error
 	for _, t := range targets {
@@ -200,7 +233,10 @@ func Create(ctx context.Context, srv incusx.Server, targets []Target, name strin
 			fmt.Fprintf(warn, "warning: instance %s already has snapshot %q; skipped\n", t, name)
 			continue
 		}
-		if err := Take(ctx, srv, t.Project, t.Instance, name, expires); err != nil {
+		pr.step(t, "snapshotting")
+		err = Take(pr.on(ctx, t), srv, t.Project, t.Instance, name, expires)
+		pr.done(t, name, err)
+		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
@@ -261,7 +297,7 @@ func (e *MissingError) Error() string {
 // Restore stops the instance, restores snapshot name and starts it again
 // if it was running. A missing snapshot is a *MissingError listing the
 // available names.
-func Restore(ctx context.Context, srv incusx.Server, t Target, name string) error {
+func Restore(ctx context.Context, srv incusx.Server, t Target, name string, pr Progress) error {
 	snaps, err := srv.Snapshots(ctx, t.Project, t.Instance)
 	if err != nil {
 		return err
@@ -273,18 +309,23 @@ func Restore(ctx context.Context, srv incusx.Server, t Target, name string) erro
 		}
 		return e
 	}
-	return restore(ctx, srv, t, name)
+	err = restore(ctx, srv, t, name, pr)
+	pr.done(t, name, err)
+	return err
 }
 
-func restore(ctx context.Context, srv incusx.Server, t Target, name string) error {
+func restore(ctx context.Context, srv incusx.Server, t Target, name string, pr Progress) error {
+	pr.step(t, "stopping")
 	running, err := Stop(ctx, srv, t.Project, t.Instance)
 	if err != nil {
 		return err
 	}
-	if err := srv.RestoreSnapshot(ctx, t.Project, t.Instance, name); err != nil {
+	pr.step(t, "restoring")
+	if err := srv.RestoreSnapshot(pr.on(ctx, t), t.Project, t.Instance, name); err != nil {
 		return err
 	}
 	if running {
+		pr.step(t, "starting")
 		return Start(ctx, srv, t.Project, t.Instance)
 	}
 	return nil
@@ -347,8 +388,9 @@ const Latest = "latest"
 // target that has it; ts "" or Latest picks the newest anklume-pre-* name
 // among the targets. Missing instances and snapshots give warnings. When
 // nothing was restored the error is a *NothingError. It returns the
-// snapshot name and the targets restored.
-func Rollback(ctx context.Context, srv incusx.Server, targets []Target, ts string, warn io.Writer) (string, []Target, error) {
+// snapshot name and the targets restored. pr hears each instance as it is
+// restored.
+func Rollback(ctx context.Context, srv incusx.Server, targets []Target, ts string, warn io.Writer, pr Progress) (string, []Target, error) {
 	all := map[Target][]api.InstanceSnapshot{}
 	var present []Target
 	for _, t := range targets {
@@ -386,7 +428,9 @@ func Rollback(ctx context.Context, srv incusx.Server, targets []Target, ts strin
 			fmt.Fprintf(warn, "warning: instance %s has no snapshot %s\n", t, name)
 			continue
 		}
-		if err := restore(ctx, srv, t, name); err != nil {
+		err := restore(ctx, srv, t, name, pr)
+		pr.done(t, name, err)
+		if err != nil {
 			errs = append(errs, err)
 			continue
 		}

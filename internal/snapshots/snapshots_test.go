@@ -76,7 +76,7 @@ func TestCreateExpiry(t *testing.T) {
 				t.Fatal(err)
 			}
 			var warn bytes.Buffer
-			done, err := Create(context.Background(), f, []Target{tg}, DefaultName(t0), at, &warn)
+			done, err := Create(context.Background(), f, []Target{tg}, DefaultName(t0), at, &warn, Progress{})
 			if err != nil || len(done) != 1 {
 				t.Fatalf("Create: %v %v", done, err)
 			}
@@ -96,10 +96,10 @@ func TestCreateSkipsExistingAndMissing(t *testing.T) {
 	missing := Target{Project: "default", Instance: "gone"}
 	var warn bytes.Buffer
 	ctx := context.Background()
-	if _, err := Create(ctx, f, []Target{tg}, "s", time.Time{}, &warn); err != nil {
+	if _, err := Create(ctx, f, []Target{tg}, "s", time.Time{}, &warn, Progress{}); err != nil {
 		t.Fatal(err)
 	}
-	done, err := Create(ctx, f, []Target{tg, missing}, "s", time.Time{}, &warn)
+	done, err := Create(ctx, f, []Target{tg, missing}, "s", time.Time{}, &warn, Progress{})
 	if err != nil || len(done) != 0 {
 		t.Fatalf("second Create: %v %v", done, err)
 	}
@@ -116,13 +116,13 @@ func TestRestoreDelete(t *testing.T) {
 	if err := Take(ctx, f, "default", "c1", "a", time.Time{}); err != nil {
 		t.Fatal(err)
 	}
-	err := Restore(ctx, f, tg, "nope")
+	err := Restore(ctx, f, tg, "nope", Progress{})
 	var me *MissingError
 	if !errors.As(err, &me) || err.Error() != `instance default/c1 has no snapshot "nope"; available: a` {
 		t.Fatalf("Restore(nope) = %v", err)
 	}
 	f.Log().Reset()
-	if err := Restore(ctx, f, tg, "a"); err != nil {
+	if err := Restore(ctx, f, tg, "a", Progress{}); err != nil {
 		t.Fatal(err)
 	}
 	reqs := strings.Join(f.Log().Strings(), "\n")
@@ -156,14 +156,14 @@ func TestRollback(t *testing.T) {
 	}
 	missing := Target{Project: "default", Instance: "gone"}
 	var warn bytes.Buffer
-	name, done, err := Rollback(ctx, f, []Target{tg, missing}, "", &warn)
+	name, done, err := Rollback(ctx, f, []Target{tg, missing}, "", &warn, Progress{})
 	if err != nil || name != "anklume-pre-20260102-000000" || len(done) != 1 {
 		t.Errorf("Rollback(latest) = %q %v %v", name, done, err)
 	}
 	if !strings.Contains(warn.String(), "warning: instance default/gone does not exist") {
 		t.Errorf("warnings: %q", warn.String())
 	}
-	_, _, err = Rollback(ctx, f, []Target{tg}, "20250101-000000", &warn)
+	_, _, err = Rollback(ctx, f, []Target{tg}, "20250101-000000", &warn, Progress{})
 	if err == nil || err.Error() != "no instance has snapshot anklume-pre-20250101-000000" {
 		t.Errorf("Rollback(missing) = %v", err)
 	}
