@@ -462,6 +462,7 @@ func (d *incusd) start() error {
 	cmd.Env = d.env
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = detached()
+	keepNoInheritedFDs() // never hand the live lock to the daemon
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("starting incusd: %w", err)
 	}

@@ -28,3 +28,23 @@ func zombie(pid int) bool {
 	i := strings.LastIndexByte(s, ')')
 	return i >= 0 && i+2 < len(s) && s[i+2] == 'Z'
 }
+
+// keepNoInheritedFDs marks every descriptor above stderr close-on-exec
+// before a long-lived process (incusd) is started from the test: the live
+// tests run under `flock /tmp/anklume-live.lock`, whose descriptor the
+// test process inherits open across exec, and a daemon that kept it would
+// hold the live lock for as long as it runs, blocking every other live
+// test. Go opens its own descriptors close-on-exec, so only inherited
+// ones change.
+func keepNoInheritedFDs() {
+	entries, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		var fd int
+		if _, err := fmt.Sscan(e.Name(), &fd); err == nil && fd > 2 {
+			syscall.CloseOnExec(fd)
+		}
+	}
+}
