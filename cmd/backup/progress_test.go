@@ -1,9 +1,6 @@
 package backupcmd_test
 
 import (
-	"context"
-	"io/fs"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -11,9 +8,6 @@ import (
 	"time"
 
 	"github.com/anklume/anklume/cmd/cmdutil"
-	"github.com/anklume/anklume/cmd/root"
-	"github.com/anklume/anklume/compiler/host"
-	"github.com/anklume/anklume/internal/incusx"
 	"github.com/anklume/anklume/internal/progress/ptytest"
 	"github.com/anklume/anklume/internal/progress/vtscreen"
 )
@@ -27,18 +21,8 @@ func TestBackupProgressTerminal(t *testing.T) {
 	run := func(args ...string) (cmdutil.ExitCode, string, string) {
 		tty, collect := ptytest.Open(t)
 		var errOut strings.Builder
-		f := &cmdutil.Factory{
-			IO: &cmdutil.IOStreams{In: strings.NewReader(""), Out: tty, ErrOut: &errOut,
-				OutTTY: ptytest.IsTerminal(tty), OutWidth: ptytest.Width(tty)},
-			Getenv:    func(string) string { return "" },
-			LookupEnv: func(string) (string, bool) { return "", false },
-			Getwd:     func() (string, error) { return e.dir, nil },
-			FS:        func(d string) fs.FS { return os.DirFS(d) },
-			Host:      func(bool) (host.Options, error) { return hostOpts(), nil },
-			Globals:   &cmdutil.GlobalOptions{},
-			Incus:     func(context.Context, string) (incusx.Server, error) { return e.fake, nil },
-		}
-		code := root.Main(f, args)
+		code := e.runIO(&cmdutil.IOStreams{In: strings.NewReader(""), Out: tty, ErrOut: &errOut,
+			OutTTY: ptytest.IsTerminal(tty), OutWidth: ptytest.Width(tty)}, args...)
 		return code, collect(), errOut.String()
 	}
 	screen := func(raw string) string {

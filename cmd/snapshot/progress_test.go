@@ -1,18 +1,12 @@
 package snapshotcmd_test
 
 import (
-	"context"
-	"io/fs"
-	"os"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/anklume/anklume/cmd/cmdutil"
-	"github.com/anklume/anklume/cmd/root"
-	"github.com/anklume/anklume/compiler/host"
-	"github.com/anklume/anklume/internal/incusx"
 	"github.com/anklume/anklume/internal/progress/ptytest"
 	"github.com/anklume/anklume/internal/progress/vtscreen"
 )
@@ -23,21 +17,11 @@ func (e *env) runOnTerminal(t *testing.T, args ...string) (cmdutil.ExitCode, str
 	t.Helper()
 	tty, collect := ptytest.Open(t)
 	var errOut strings.Builder
-	f := &cmdutil.Factory{
-		IO: &cmdutil.IOStreams{In: strings.NewReader(""), Out: tty, ErrOut: &errOut,
-			OutTTY: ptytest.IsTerminal(tty), OutWidth: ptytest.Width(tty)},
-		Getenv:    func(string) string { return "" },
-		LookupEnv: func(string) (string, bool) { return "", false },
-		Getwd:     func() (string, error) { return e.dir, nil },
-		FS:        func(d string) fs.FS { return os.DirFS(d) },
-		Host:      func(bool) (host.Options, error) { return hostOpts(), nil },
-		Globals:   &cmdutil.GlobalOptions{},
-		Incus:     func(context.Context, string) (incusx.Server, error) { return e.fake, nil },
-	}
-	if !f.IO.OutTTY {
+	s := &cmdutil.IOStreams{In: strings.NewReader(""), Out: tty, ErrOut: &errOut, OutTTY: ptytest.IsTerminal(tty), OutWidth: ptytest.Width(tty)}
+	if !s.OutTTY {
 		t.Fatal("golang.org/x/term does not see the pseudo-terminal as a terminal")
 	}
-	code := root.Main(f, args)
+	code := e.runIO(s, args...)
 	return code, collect(), errOut.String()
 }
 
