@@ -15,6 +15,8 @@ import (
 	"github.com/anklume/anklume/cmd/cmdutil"
 	snapshotcmd "github.com/anklume/anklume/cmd/snapshot"
 	"github.com/anklume/anklume/internal/golden"
+	"github.com/anklume/anklume/internal/incusx"
+	"github.com/anklume/anklume/internal/progress"
 	"github.com/anklume/anklume/internal/snapshots"
 	"github.com/anklume/anklume/internal/suggest"
 )
@@ -104,12 +106,25 @@ func Run(ctx context.Context, sub string, opts *Options) error {
 	if err != nil {
 		return err
 	}
+	// create, derive and publish are one Incus operation each: on a
+	// terminal a live line shows it with what the daemon reports (a
+	// publish packs the whole root file system) and the elapsed time.
+	var pr *progress.Display
+	if sub == "create" || sub == "derive" || sub == "publish" {
+		pr = opts.Progress()
+		defer pr.Close()
+	}
+	task := func(step string) context.Context {
+		pr.Start("golden", t.String())
+		pr.Step("golden", step)
+		return incusx.WithProgress(ctx, func(s string) { pr.Detail("golden", s) })
+	}
 	switch sub {
 	case "create":
-		if err := golden.Create(ctx, srv, t); err != nil {
+		if err := golden.Create(task("snapshotting"), srv, t); err != nil {
 			return err
 		}
-		opts.Printf("created: %s/%s\n", t, golden.Snapshot)
+		pr.End("golden", fmt.Sprintf("created: %s/%s", t, golden.Snapshot))
 		return nil
 	case "derive":
 		newName := opts.Args[1]
@@ -122,18 +137,18 @@ func Run(ctx context.Context, sub string, opts *Options) error {
 			project = d.Project
 		}
 		inst := m.Prefix + newName
-		if err := golden.Derive(ctx, srv, t, inst, project); err != nil {
+		if err := golden.Derive(task("copying to "+project+"/"+inst), srv, t, inst, project); err != nil {
 			return err
 		}
-		opts.Printf("derived: %s/%s from %s/%s\n", project, inst, t, golden.Snapshot)
+		pr.End("golden", fmt.Sprintf("derived: %s/%s from %s/%s", project, inst, t, golden.Snapshot))
 		fmt.Fprintf(opts.IO.ErrOut, "hint: add %s to infra.yml to manage it\n", newName)
 		return nil
 	case "publish":
 		alias := opts.Args[1]
-		if err := golden.Publish(ctx, srv, t, alias); err != nil {
+		if err := golden.Publish(task("publishing as "+alias), srv, t, alias); err != nil {
 			return err
 		}
-		opts.Printf("published: %s/%s as image %s\n", t, golden.Snapshot, alias)
+		pr.End("golden", fmt.Sprintf("published: %s/%s as image %s", t, golden.Snapshot, alias))
 		return nil
 	case "list":
 		targets, err := snapshots.Resolve(m, nil, nil)

@@ -89,8 +89,15 @@ type result struct {
 // run runs `anklume args…` through the root command.
 func (e *env) run(args ...string) result {
 	var out, errOut bytes.Buffer
+	code := e.runIO(&cmdutil.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut}, args...)
+	return result{code, out.String(), errOut.String()}
+}
+
+// runIO runs `anklume args…` with the streams s and returns the exit
+// code.
+func (e *env) runIO(s *cmdutil.IOStreams, args ...string) cmdutil.ExitCode {
 	f := &cmdutil.Factory{
-		IO:        &cmdutil.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut},
+		IO:        s,
 		Getenv:    func(string) string { return "" },
 		LookupEnv: func(string) (string, bool) { return "", false },
 		Getwd:     func() (string, error) { return e.dir, nil },
@@ -99,8 +106,7 @@ func (e *env) run(args ...string) result {
 		Globals:   &cmdutil.GlobalOptions{},
 		Incus:     func(context.Context, string) (incusx.Server, error) { return e.fake, nil },
 	}
-	code := root.Main(f, args)
-	return result{code, out.String(), errOut.String()}
+	return root.Main(f, args)
 }
 
 func (e *env) instance(t *testing.T, project, name string) *api.Instance {

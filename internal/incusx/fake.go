@@ -205,8 +205,8 @@ func (f *Fake) SetClock(now func() time.Time) {
 // report texts, one after the other with pause after each, to the
 // ProgressFunc of its context (WithProgress), as the daemon's operation
 // metadata does while an image downloads. The calls that report are
-// CreateInstance, CreateSnapshot and ExportInstance. The fake is held
-// meanwhile.
+// CreateInstance, CreateSnapshot, ExportInstance and PublishSnapshot.
+// The fake is held meanwhile.
 func (f *Fake) SetProgress(op, name string, pause time.Duration, texts ...string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -227,6 +227,7 @@ func (f *Fake) PublishSnapshot(ctx context.Context, project, instance, snapshot,
 		return fail(statusErr(http.StatusNotFound, "Instance snapshot not found"))
 	}
 	f.opWait(ctx, project)
+	f.report(ctx, "PublishSnapshot", project+"/"+instance)
 	exists := slices.ContainsFunc(f.aliases, func(a api.ImageAliasesEntry) bool { return a.Name == alias })
 	f.mu.Unlock()
 	if exists {
