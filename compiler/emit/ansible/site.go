@@ -223,6 +223,11 @@ const membersExpr = "{{ (anklume_members_read.stdout | from_json | selectattr('s
 // lists (name, and the host of the member's address as ansible_host),
 // unless the inventory defines the group already: an inventory that
 // needs other connection settings for the members declares them there.
+// The members are other machines, reached with Ansible's default
+// connection (ssh) and its usual settings (ANSIBLE_REMOTE_USER,
+// ANSIBLE_PRIVATE_KEY_FILE, ~/.ssh/config), never with connection local:
+// the play must load the rules in each member's kernel, not this one's
+// (e2e TestClusterDeployMembersLive runs it over ssh on the test cluster).
 // Play 6 runs incus_nftables on each of them, with the same content
 // guard, ownership check and persistence as on this host, after copying
 // the guarded file to the member. Both are tagged never and members: a
