@@ -106,12 +106,14 @@ type StatusOptions struct {
 // Status reads the live state and compares it with the model m.
 //
 // Requests: the reads of SPEC.md §9.1 (reconcile.Observe, the same number
-// whatever the number of domains and instances), then, when srv is an
-// incusx.StateLister, exactly one
-// GET /1.0/instances?all-projects=true&recursion=2 for the live state and
-// addresses (§12.1: one state read per command, never one per instance).
-// Without a StateLister the states come from the recursion=1 listing and
-// every IP is nil. The state read is sent at the same time as the others.
+// whatever the number of domains and instances), except that when srv is
+// an incusx.StateLister the instances are listed once, with their live
+// state and addresses, by GET /1.0/instances?all-projects=true&recursion=2
+// in place of recursion=1 (§12.1: one state read per command, never one
+// per instance; the recursion=2 list carries everything recursion=1 does,
+// so reading both cost a second full instance list). Without a
+// StateLister the states come from the recursion=1 listing and every IP
+// is nil. The state read is sent at the same time as the others.
 //
 // The drift markers come from reconcile.Diff over every enabled domain.
 // Plan errors (§9.2) do not stop status: they are returned as warnings,
@@ -131,10 +133,21 @@ func Status(ctx context.Context, srv incusx.Server, m *model.Infra, opts StatusO
 	} else {
 		close(done)
 	}
-	obs, err := reconcile.Observe(ctx, srv, opts.Observe)
+	oo := opts.Observe
+	oo.SkipInstances = withState
+	obs, err := reconcile.Observe(ctx, srv, oo)
 	<-done
 	if err != nil {
 		return nil, nil, err
+	}
+	if withState {
+		if fullErr != nil {
+			return nil, nil, fullErr
+		}
+		obs.Instances = make([]api.Instance, len(full))
+		for i := range full {
+			obs.Instances[i] = full[i].Instance
+		}
 	}
 	var warnings []plan.Warning
 	m, aiWarn := aiaccess.Live(m, obs.Projects)
@@ -171,9 +184,6 @@ func Status(ctx context.Context, srv incusx.Server, m *model.Infra, opts StatusO
 
 	live := map[string]liveInstance{}
 	if withState {
-		if fullErr != nil {
-			return nil, warnings, fullErr
-		}
 		for _, i := range full {
 			li := liveInstance{status: i.Status, ip: eth0IPv4(i.State)}
 			if i.State != nil {

@@ -14,7 +14,8 @@ import (
 )
 
 // TestStatus: states, IPs, drift markers and the §12.1 JSON shape, with
-// one state read (recursion=2) on top of the §9.1 reads (§16 #93).
+// one state read (recursion=2) in place of the §9.1 instance list
+// (§16 #93).
 func TestStatus(t *testing.T) {
 	m := compile(t, twoDomains)
 	f := applied(t, m)
@@ -33,17 +34,20 @@ func TestStatus(t *testing.T) {
 	if err != nil || len(warns) != 0 {
 		t.Fatalf("status: %v %v", err, warns)
 	}
-	state := 0
+	state, lists := 0, 0
 	for _, req := range f.Log().Strings() {
 		if strings.HasPrefix(req, "GET /1.0/instances") && strings.Contains(req, "recursion=2") {
 			state++
+		}
+		if strings.HasPrefix(req, "GET /1.0/instances?") {
+			lists++
 		}
 		if !strings.HasPrefix(req, "GET ") {
 			t.Errorf("status changed something: %s", req)
 		}
 	}
-	if state != 1 {
-		t.Errorf("%d state reads, want 1: %q", state, f.Log().Strings())
+	if state != 1 || lists != 1 {
+		t.Errorf("%d instance lists, %d with state, want the one with state: %q", lists, state, f.Log().Strings())
 	}
 
 	var text bytes.Buffer

@@ -40,6 +40,12 @@ type ObserveOptions struct {
 	// server version and API extensions; the zero value fetches it every
 	// time.
 	MetadataCache metacache.Cache
+	// SkipInstances leaves out GET /1.0/instances?all-projects=true&recursion=1:
+	// the caller lists the instances with their state itself (status,
+	// GET …&recursion=2, which carries everything recursion=1 does) and
+	// fills Observed.Instances from that list. Listing them twice cost a
+	// second full instance read on the daemon (0.9 s for 300 instances).
+	SkipInstances bool
 }
 
 // Observed is the live state a plan compares against.
@@ -110,7 +116,9 @@ func Observe(ctx context.Context, srv incusx.Server, opts ObserveOptions) (*Obse
 	g.do(func() (err error) { obs.Projects, err = srv.Projects(ctx); return err })
 	g.do(func() (err error) { obs.Networks, err = srv.Networks(ctx); return err })
 	g.do(func() (err error) { obs.Profiles, err = srv.Profiles(ctx); return err })
-	g.do(func() (err error) { obs.Instances, err = srv.Instances(ctx); return err })
+	if !opts.SkipInstances {
+		g.do(func() (err error) { obs.Instances, err = srv.Instances(ctx); return err })
+	}
 	g.do(func() (err error) { obs.Aliases, err = srv.ImageAliases(ctx); return err })
 	if info.Environment.ServerClustered {
 		g.do(func() (err error) { obs.Members, err = srv.ClusterMembers(ctx); return err })
