@@ -2,6 +2,7 @@ package incusx
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"path/filepath"
@@ -116,6 +117,21 @@ func Connect(ctx context.Context, opts Options) (*Client, error) {
 	return &Client{srv: srv, remotes: remotes}, nil
 }
 
+// list reads a list (or any answer) with one GET of path on the base
+// client and decodes its metadata into out. The reads of a plan go
+// through it rather than the Incus client's typed getters
+// (GetInstancesAllProjects, GetNetworks …): those render every answer as
+// indented JSON for a debug log line that is off (logger.Pretty in the
+// client's queryStruct), which cost a fifth of the CPU of a no-op plan of
+// 30 containers. The request is the same, query keys sorted.
+func (c *Client) list(path *api.URL, out any) error {
+	resp, _, err := c.srv.RawQuery(http.MethodGet, path.String(), nil, "")
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(resp.Metadata, out)
+}
+
 // in returns the client for a project: the base client for the default
 // project, so that its requests carry no "project=default".
 func (c *Client) in(project string) incus.InstanceServer {
@@ -148,7 +164,8 @@ func (c *Client) StoragePools(ctx context.Context) ([]api.StoragePool, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, wrap(err, "listing", "storage pools", "", "")
 	}
-	p, err := c.srv.GetStoragePools()
+	var p []api.StoragePool
+	err := c.list(api.NewURL().Path("1.0", "storage-pools").WithQuery("recursion", "1"), &p)
 	return p, wrap(err, "listing", "storage pools", "", "")
 }
 
@@ -157,7 +174,8 @@ func (c *Client) Projects(ctx context.Context) ([]api.Project, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, wrap(err, "listing", "projects", "", "")
 	}
-	p, err := c.srv.GetProjects()
+	var p []api.Project
+	err := c.list(api.NewURL().Path("1.0", "projects").WithQuery("recursion", "1"), &p)
 	return p, wrap(err, "listing", "projects", "", "")
 }
 
@@ -208,7 +226,8 @@ func (c *Client) Networks(ctx context.Context) ([]api.Network, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, wrap(err, "listing", "networks", "", "")
 	}
-	n, err := c.srv.GetNetworks()
+	var n []api.Network
+	err := c.list(api.NewURL().Path("1.0", "networks").WithQuery("recursion", "1"), &n)
 	return n, wrap(err, "listing", "networks", "", "")
 }
 
@@ -258,7 +277,8 @@ func (c *Client) Profiles(ctx context.Context) ([]api.Profile, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, wrap(err, "listing", "profiles", "", "")
 	}
-	p, err := c.srv.GetProfilesAllProjects()
+	var p []api.Profile
+	err := c.list(api.NewURL().Path("1.0", "profiles").WithQuery("all-projects", "true").WithQuery("recursion", "1"), &p)
 	return p, wrap(err, "listing", "profiles", "", "")
 }
 
@@ -300,7 +320,8 @@ func (c *Client) Instances(ctx context.Context) ([]api.Instance, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, wrap(err, "listing", "instances", "", "")
 	}
-	i, err := c.srv.GetInstancesAllProjects(api.InstanceTypeAny)
+	var i []api.Instance
+	err := c.list(api.NewURL().Path("1.0", "instances").WithQuery("all-projects", "true").WithQuery("recursion", "1"), &i)
 	return i, wrap(err, "listing", "instances", "", "")
 }
 
@@ -404,7 +425,8 @@ func (c *Client) ImageAliases(ctx context.Context) ([]api.ImageAliasesEntry, err
 	if err := ctx.Err(); err != nil {
 		return nil, wrap(err, "listing", "image aliases", "", "")
 	}
-	a, err := c.srv.GetImageAliases()
+	var a []api.ImageAliasesEntry
+	err := c.list(api.NewURL().Path("1.0", "images", "aliases").WithQuery("recursion", "1"), &a)
 	return a, wrap(err, "listing", "image aliases", "", "")
 }
 
@@ -421,13 +443,9 @@ func (c *Client) StorageVolumes(ctx context.Context, pool string) ([]api.Storage
 		return nil, wrap(err, "listing the custom volumes of", "storage pool", "", pool)
 	}
 	path := api.NewURL().Path("1.0", "storage-pools", pool, "volumes", "custom").
-		WithQuery("all-projects", "true").WithQuery("recursion", "1").String()
-	resp, _, err := c.srv.RawQuery(http.MethodGet, path, nil, "")
-	if err != nil {
-		return nil, wrap(err, "listing the custom volumes of", "storage pool", "", pool)
-	}
+		WithQuery("all-projects", "true").WithQuery("recursion", "1")
 	var vols []api.StorageVolume
-	err = resp.MetadataAsStruct(&vols)
+	err := c.list(path, &vols)
 	return vols, wrap(err, "listing the custom volumes of", "storage pool", "", pool)
 }
 
@@ -470,7 +488,8 @@ func (c *Client) ClusterMembers(ctx context.Context) ([]api.ClusterMember, error
 	if err := ctx.Err(); err != nil {
 		return nil, wrap(err, "listing", "cluster members", "", "")
 	}
-	m, err := c.srv.GetClusterMembers()
+	var m []api.ClusterMember
+	err := c.list(api.NewURL().Path("1.0", "cluster", "members").WithQuery("recursion", "1"), &m)
 	return m, wrap(err, "listing", "cluster members", "", "")
 }
 
@@ -479,8 +498,11 @@ func (c *Client) MetadataConfiguration(ctx context.Context) (*api.MetadataConfig
 	if err := ctx.Err(); err != nil {
 		return nil, wrap(err, "reading", "the metadata configuration", "", "")
 	}
-	m, err := c.srv.GetMetadataConfiguration()
-	return m, wrap(err, "reading", "the metadata configuration", "", "")
+	m := &api.MetadataConfiguration{}
+	if err := c.list(api.NewURL().Path("1.0", "metadata", "configuration"), m); err != nil {
+		return nil, wrap(err, "reading", "the metadata configuration", "", "")
+	}
+	return m, nil
 }
 
 // Resources implements Server.

@@ -45,7 +45,8 @@ func (c *Client) InstancesWithState(ctx context.Context) ([]api.InstanceFull, er
 	if err := ctx.Err(); err != nil {
 		return nil, wrap(err, "listing", "instances with state", "", "")
 	}
-	i, err := c.srv.GetInstancesFullAllProjects(api.InstanceTypeAny)
+	var i []api.InstanceFull
+	err := c.list(api.NewURL().Path("1.0", "instances").WithQuery("all-projects", "true").WithQuery("recursion", "2"), &i)
 	return i, wrap(err, "listing", "instances with state", "", "")
 }
 
