@@ -82,6 +82,22 @@ var scLeftover = regexp.MustCompile(`anklume infra=sc-[0-9a-f]{8}"`)
 // and the host table inet anklume and its persisted copy when their
 // comment names infra, or, with infra empty, any scenario infrastructure.
 func scCleanup(infra string) {
+	scCleanIncus()
+	ours := func(text string) bool {
+		if infra == "" {
+			return scLeftover.MatchString(text)
+		}
+		return strings.Contains(text, `anklume infra=`+infra+`"`)
+	}
+	dropHostTable(ours)
+}
+
+// scCleanIncus deletes the scenario namespace's instances, projects and
+// bridges on the daemon INCUS_SOCKET points at, and nothing on the host:
+// the benchmarks, which load no ruleset (--no-nftables) and may run on a
+// daemon of their own outside the live lock, use it so that they never
+// drop the table of a live test running meanwhile.
+func scCleanIncus() {
 	for _, p := range []string{"sc-a", "sc-b"} {
 		out, _ := exec.Command("incus", "list", "--project", p, "-c", "n", "-f", "csv").Output()
 		for _, n := range strings.Fields(string(out)) {
@@ -93,13 +109,6 @@ func scCleanup(infra string) {
 	for _, n := range []string{"net-sc-a", "net-sc-b"} {
 		_ = exec.Command("incus", "network", "delete", n).Run()
 	}
-	ours := func(text string) bool {
-		if infra == "" {
-			return scLeftover.MatchString(text)
-		}
-		return strings.Contains(text, `anklume infra=`+infra+`"`)
-	}
-	dropHostTable(ours)
 }
 
 // dropHostTable deletes the host's table inet anklume and its persisted
