@@ -286,10 +286,22 @@ func membersPlays() yamlw.List {
 }
 
 // infraPlay is play 3: it loads the desired state and runs the infra
-// roles, then their cleanup tasks in deletion order.
+// roles, then restricts the projects exactly, then runs the cleanup tasks
+// in deletion order. incus_projects only widens the projects'
+// restrictions: Incus refuses a restriction that an instance breaks, so a
+// project keeps the disk paths of a machine that leaves it for another
+// domain (its persistent data) until incus_instances has moved it, as
+// anklume apply widens before the instances and restricts after them.
 func infraPlay() yamlw.Map {
 	roles := strList(infraRoles)
-	post := make(yamlw.List, 0, len(cleanupRoles))
+	post := make(yamlw.List, 0, len(cleanupRoles)+1)
+	post = append(post, yamlw.Map{
+		{Key: "name", Value: yamlw.Str("Restrict the projects exactly")},
+		{Key: "ansible.builtin.include_role", Value: yamlw.Map{
+			{Key: "name", Value: yamlw.Str("incus_projects")},
+			{Key: "tasks_from", Value: yamlw.Str("restrict")},
+		}},
+	})
 	for _, c := range cleanupRoles {
 		post = append(post, yamlw.Map{
 			{Key: "name", Value: yamlw.Str("Delete " + c.what)},
