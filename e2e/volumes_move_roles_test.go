@@ -1,15 +1,3 @@
-//go:build pendinglive
-
-// Pending live: run once on the shared daemon at the end of a session, it
-// FAILS: ansible-playbook site.yml updates project pr-a (incus_projects,
-// whose new restricted.devices.disk.paths no longer holds the moving
-// machine's persistent data path) before incus_instances releases the
-// machine, and Incus refuses the update ("Attaching disks not backed by a
-// pool is forbidden" for pd-keep). Nothing is moved or lost; the run stops.
-// Next step: the projects role keeps the union of the current and desired
-// disk paths while a move is pending and narrows them after the instances
-// play (apply already releases before it moves).
-
 package e2e
 
 import (
@@ -21,11 +9,15 @@ import (
 	"testing"
 )
 
-// TestRolesVolumesMoveLive: the same move from the plain Ansible path
-// (anklume sync, ansible-playbook site.yml), on domains pr-a and pr-b
-// (subnets 10.200.82–83): the file written in the machine's persistent
-// data is read in the moved container and on the host at the new domain's
-// path only, and anklume plan then has no changes.
+// TestRolesVolumesMoveLive: the persistent-data move of TestVolumesMoveLive
+// from the plain Ansible path (anklume sync, ansible-playbook site.yml), on
+// domains pr-a and pr-b (subnets 10.200.82–83). The old project keeps the
+// machine's data path allowed until the machine has left it (Incus refuses
+// a project restriction that one of its instances breaks), and is then
+// restricted exactly: the file written in the machine's persistent data is
+// read in the moved container and on the host at the new domain's path
+// only, pr-a no longer allows the old path, anklume plan has no changes and
+// a second playbook run changes nothing.
 func TestRolesVolumesMoveLive(t *testing.T) {
 	needIncus(t)
 	needTools(t, "ansible-playbook")
@@ -39,7 +31,7 @@ func TestRolesVolumesMoveLive(t *testing.T) {
 	src := strings.NewReplacer("pm-", "pr-", "subnet_id: 80", "subnet_id: 82", "subnet_id: 81", "subnet_id: 83",
 		"project_name: e2e-pmove", "project_name: pr-"+randomSuffix(t)).Replace(fmt.Sprintf(moveDataPSOT, base))
 	machine := strings.ReplaceAll(moveDataMachine, "pm-", "pr-")
-	run := func(domain string) {
+	run := func(domain string) int {
 		t.Helper()
 		y := strings.Replace(src, "      "+domain+"1: {roles: []}\n", "      "+domain+"1: {roles: []}\n"+machine, 1)
 		if err := os.WriteFile(filepath.Join(dir, "infra.yml"), []byte(y), 0o644); err != nil {
@@ -48,7 +40,7 @@ func TestRolesVolumesMoveLive(t *testing.T) {
 		if out, errOut, code := anklume(t, dir, "sync"); code != 0 {
 			t.Fatalf("sync: exit %d\n%s\n%s", code, out, errOut)
 		}
-		playbook(t, dir)
+		return playbook(t, dir)
 	}
 	from := filepath.Join(base, "data", "pr-a", "pr-m", "keep")
 	to := filepath.Join(base, "data", "pr-b", "pr-m", "keep")
@@ -68,5 +60,26 @@ func TestRolesVolumesMoveLive(t *testing.T) {
 	if _, err := os.Lstat(from); err == nil {
 		t.Errorf("%s still exists after the move", from)
 	}
+	// allows reports whether the project's restricted.devices.disk.paths
+	// lets a disk device use path (an entry is the path or one of its
+	// parents: a domain's data directory).
+	allows := func(project, path string) bool {
+		got := strings.TrimSpace(mustRun(t, "", "incus", "project", "get", project, "restricted.devices.disk.paths"))
+		for _, e := range strings.Split(got, ",") {
+			if e != "" && (path == e || strings.HasPrefix(path, strings.TrimSuffix(e, "/")+"/")) {
+				return true
+			}
+		}
+		return false
+	}
+	if allows("pr-a", from) {
+		t.Errorf("pr-a still allows %s after the move", from)
+	}
+	if !allows("pr-b", to) {
+		t.Errorf("pr-b does not allow %s", to)
+	}
 	planEmpty(t, dir, "after the move")
+	if n := run("pr-b"); n != 0 {
+		t.Errorf("second playbook run after the move: changed=%d, want 0", n)
+	}
 }
