@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -46,16 +45,7 @@ domains:
 }
 
 func aiCleanup() {
-	for _, p := range []string{"ai-a", "ai-b", "ai-tools"} {
-		out, _ := exec.Command("incus", "list", "--project", p, "-c", "n", "-f", "csv").Output()
-		for _, n := range strings.Fields(string(out)) {
-			_ = exec.Command("incus", "delete", "--force", "--project", p, n).Run()
-		}
-		_ = exec.Command("incus", "project", "delete", p).Run()
-	}
-	for _, n := range []string{"net-ai-a", "net-ai-b", "net-ai-tools"} {
-		_ = exec.Command("incus", "network", "delete", n).Run()
-	}
+	cleanupDomains([]string{"ai-a", "ai-b", "ai-tools"})
 }
 
 // aiSwitchScript mirrors the three domains in the private network

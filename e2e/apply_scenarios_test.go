@@ -83,13 +83,7 @@ var scLeftover = regexp.MustCompile(`anklume infra=sc-[0-9a-f]{8}"`)
 // comment names infra, or, with infra empty, any scenario infrastructure.
 func scCleanup(infra string) {
 	scCleanIncus()
-	ours := func(text string) bool {
-		if infra == "" {
-			return scLeftover.MatchString(text)
-		}
-		return strings.Contains(text, `anklume infra=`+infra+`"`)
-	}
-	dropHostTable(ours)
+	dropHostTable(tableOf(infra, scLeftover))
 }
 
 // scCleanIncus deletes the scenario namespace's instances, projects and
@@ -98,16 +92,18 @@ func scCleanup(infra string) {
 // daemon of their own outside the live lock, use it so that they never
 // drop the table of a live test running meanwhile.
 func scCleanIncus() {
-	for _, p := range []string{"sc-a", "sc-b"} {
-		out, _ := exec.Command("incus", "list", "--project", p, "-c", "n", "-f", "csv").Output()
-		for _, n := range strings.Fields(string(out)) {
-			_ = exec.Command("incus", "config", "unset", "--project", p, n, "security.protection.delete").Run()
-			_ = exec.Command("incus", "delete", "--force", "--project", p, n).Run()
+	cleanupDomains([]string{"sc-a", "sc-b"})
+}
+
+// tableOf accepts the text of a table (or its persisted file) whose
+// comment names infra, or, with infra "", any infrastructure leftover
+// matches (a test's earlier runs): the ours of dropHostTable.
+func tableOf(infra string, leftover *regexp.Regexp) func(string) bool {
+	return func(text string) bool {
+		if infra == "" {
+			return leftover.MatchString(text)
 		}
-		_ = exec.Command("incus", "project", "delete", p).Run()
-	}
-	for _, n := range []string{"net-sc-a", "net-sc-b"} {
-		_ = exec.Command("incus", "network", "delete", n).Run()
+		return strings.Contains(text, `anklume infra=`+infra+`"`)
 	}
 }
 
@@ -176,9 +172,15 @@ func scApplyArgs(extra ...string) []string {
 // daemon holds the lock, retries for up to a minute.
 func scApply(t *testing.T, dir string, extra ...string) (string, string, int) {
 	t.Helper()
+	return scApplyEnv(t, dir, nil, extra...)
+}
+
+// scApplyEnv is scApply with the environment env added to the test host's.
+func scApplyEnv(t *testing.T, dir string, env []string, extra ...string) (string, string, int) {
+	t.Helper()
 	deadline := time.Now().Add(time.Minute)
 	for {
-		out, errOut, code := runAnklume(t, binary(t), dir, nil, scApplyArgs(extra...)...)
+		out, errOut, code := runAnklume(t, binary(t), dir, env, scApplyArgs(extra...)...)
 		if code != 1 || !lockHeld.MatchString(errOut) || time.Now().After(deadline) {
 			return out, errOut, code
 		}
@@ -353,9 +355,7 @@ func TestApplyScenarioProtectedOrphan(t *testing.T) {
 		t.Fatalf("sc-a-2 security.protection.delete = %q, want true", got)
 	}
 
-	if err := os.WriteFile(filepath.Join(dir, "infra.yml"), []byte(strings.Replace(psot, scMachineA2, "", 1)), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	rewritePSOT(t, dir, strings.Replace(psot, scMachineA2, "", 1))
 	const note = "  ! instance sc-a/sc-a-2: kept (protected orphan)\n"
 	out, errOut, code = scApply(t, dir, "--no-nftables")
 	if code != 0 || !strings.Contains(out, note) ||

@@ -63,23 +63,7 @@ func anklume(t *testing.T, dir string, args ...string) (string, string, int) {
 
 // cleanupApply removes everything the scenario may have created.
 func cleanupApply() {
-	purgeDomains("ap-admin", "ap-work")
-}
-
-// purgeDomains deletes, ignoring what is already gone, the instances and
-// the project of each named domain, then its bridge net-<domain>: what a
-// live test's apply creates.
-func purgeDomains(domains ...string) {
-	for _, p := range domains {
-		out, _ := exec.Command("incus", "list", "--project", p, "-c", "n", "-f", "csv").Output()
-		for _, n := range strings.Fields(string(out)) {
-			_ = exec.Command("incus", "delete", "--force", "--project", p, n).Run()
-		}
-		_ = exec.Command("incus", "project", "delete", p).Run()
-	}
-	for _, p := range domains {
-		_ = exec.Command("incus", "network", "delete", "net-"+p).Run()
-	}
+	cleanupDomains([]string{"ap-admin", "ap-work"})
 }
 
 type liveInstance struct {

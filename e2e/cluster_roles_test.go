@@ -1,8 +1,6 @@
 package e2e
 
 import (
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -61,12 +59,7 @@ func TestClusterRolesLive(t *testing.T) {
 	cleanupDomains(clusterRolesDomains)
 	t.Cleanup(func() { cleanupDomains(clusterRolesDomains) })
 	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "infra.yml"), []byte(clusterRolesPSOT), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if out, errOut, code := anklume(t, dir, "sync"); code != 0 {
-		t.Fatalf("sync: exit %d\n%s\n%s", code, out, errOut)
-	}
+	syncPSOT(t, dir, clusterRolesPSOT)
 
 	start := time.Now()
 	if n := playbook(t, dir); n == 0 {

@@ -70,21 +70,7 @@ network_policies:
 
 // crCleanup deletes everything of the cr- namespace.
 func crCleanup() {
-	for _, p := range []string{"cr-a", "cr-b"} {
-		out, _ := exec.Command("incus", "list", "--project", p, "-c", "n", "-f", "csv").Output()
-		for _, n := range strings.Fields(string(out)) {
-			_ = exec.Command("incus", "config", "unset", "--project", p, n, "security.protection.delete").Run()
-			_ = exec.Command("incus", "delete", "--force", "--project", p, n).Run()
-		}
-		out, _ = exec.Command("incus", "storage", "volume", "list", "default", "--project", p, "type=custom", "-c", "n", "-f", "csv").Output()
-		for _, v := range strings.Fields(string(out)) {
-			_ = exec.Command("incus", "storage", "volume", "delete", "default", v, "--project", p).Run()
-		}
-		_ = exec.Command("incus", "project", "delete", p).Run()
-	}
-	for _, n := range []string{"net-cr-a", "net-cr-b"} {
-		_ = exec.Command("incus", "network", "delete", n).Run()
-	}
+	cleanupDomains([]string{"cr-a", "cr-b"})
 }
 
 // crEnv is one crash test: the two versions' directories.

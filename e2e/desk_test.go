@@ -51,16 +51,7 @@ network_policies:
 
 // deskCleanup deletes everything the desk scenario may have created.
 func deskCleanup() {
-	for _, p := range []string{"dk-a", "dk-b"} {
-		out, _ := exec.Command("incus", "list", "--project", p, "-c", "n", "-f", "csv").Output()
-		for _, n := range strings.Fields(string(out)) {
-			_ = exec.Command("incus", "delete", "--force", "--project", p, n).Run()
-		}
-		_ = exec.Command("incus", "project", "delete", p).Run()
-	}
-	for _, n := range []string{"net-dk-a", "net-dk-b"} {
-		_ = exec.Command("incus", "network", "delete", n).Run()
-	}
+	cleanupDomains([]string{"dk-a", "dk-b"})
 }
 
 // TestDeskLive applies the desk scenario once, then runs each desk

@@ -89,9 +89,7 @@ domains:
     machines:
       ops-web: {}
 `
-	if err := os.WriteFile(filepath.Join(dir, "infra.yml"), []byte(psot), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	rewritePSOT(t, dir, psot)
 	script := `set -e
 ip link add d0 type veth peer name d1
 ip addr add 10.120.0.5/24 dev d0

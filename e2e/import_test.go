@@ -4,7 +4,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -65,30 +64,6 @@ func incusNames(t *testing.T, kind string) map[string]bool {
 	return names
 }
 
-// cleanupDomains deletes the projects and bridges of domains, whatever
-// they hold: protection is lifted from every instance first.
-func cleanupDomains(domains []string) {
-	for _, p := range domains {
-		out, _ := exec.Command("incus", "list", "--project", p, "-c", "n", "-f", "csv").Output()
-		for _, n := range strings.Fields(string(out)) {
-			_ = exec.Command("incus", "config", "set", n, "security.protection.delete=false", "--project", p).Run()
-			_ = exec.Command("incus", "delete", "--force", "--project", p, n).Run()
-		}
-		out, _ = exec.Command("incus", "storage", "volume", "list", "default", "--project", p, "type=custom", "-c", "n", "-f", "csv").Output()
-		for _, n := range strings.Fields(string(out)) {
-			_ = exec.Command("incus", "storage", "volume", "delete", "default", n, "--project", p).Run()
-		}
-		out, _ = exec.Command("incus", "profile", "list", "--project", p, "-c", "n", "-f", "csv").Output()
-		for _, n := range strings.Fields(string(out)) {
-			if n != "default" {
-				_ = exec.Command("incus", "profile", "delete", n, "--project", p).Run()
-			}
-		}
-		_ = exec.Command("incus", "project", "delete", p).Run()
-		_ = exec.Command("incus", "network", "delete", "net-"+p).Run()
-	}
-}
-
 // TestImportRoundTripLive is §16 #68 on the real daemon for the
 // container-only examples, run one after the other: apply, import
 // (--infra, --only-anklume), validate, and plan --detailed-exitcode
@@ -110,10 +85,7 @@ func TestImportRoundTripLive(t *testing.T) {
 				}
 			}
 			t.Cleanup(func() { cleanupDomains(domains) })
-			dir := t.TempDir()
-			if err := os.WriteFile(filepath.Join(dir, "infra.yml"), []byte(psot), 0o644); err != nil {
-				t.Fatal(err)
-			}
+			dir := writePSOT(t, psot)
 			if out, errOut, code := anklume(t, dir, "apply", "--yes", "--no-nftables", "--no-provision"); code != 0 {
 				t.Fatalf("apply: exit %d\n%s\n%s\n--- infra.yml:\n%s", code, out, errOut, psot)
 			}
@@ -178,9 +150,7 @@ func TestImportUnownedLive(t *testing.T) {
 	if errOut != wantErr {
 		t.Errorf("stderr:\n%s\nwant:\n%s", errOut, wantErr)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "infra.yml"), []byte(out), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	rewritePSOT(t, dir, out)
 	if out, errOut, code := anklume(t, dir, "validate"); code != 0 {
 		t.Errorf("validate: exit %d\n%s\n%s", code, out, errOut)
 	}

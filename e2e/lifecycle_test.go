@@ -8,7 +8,6 @@ import (
 	"maps"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -43,17 +42,7 @@ domains:
 
 // cleanupLifecycle removes everything the scenario may have left.
 func cleanupLifecycle() {
-	for _, p := range []string{"lc-a", "lc-b"} {
-		out, _ := exec.Command("incus", "list", "--project", p, "-c", "n", "-f", "csv").Output()
-		for _, n := range strings.Fields(string(out)) {
-			_ = exec.Command("incus", "config", "unset", "--project", p, n, "security.protection.delete").Run()
-			_ = exec.Command("incus", "delete", "--force", "--project", p, n).Run()
-		}
-		_ = exec.Command("incus", "project", "delete", p).Run()
-	}
-	for _, n := range []string{"net-lc-a", "net-lc-b"} {
-		_ = exec.Command("incus", "network", "delete", n).Run()
-	}
+	cleanupDomains([]string{"lc-a", "lc-b"})
 }
 
 // anklumeNS runs the binary in a private network namespace (unshare -n),
@@ -135,10 +124,7 @@ func TestLifecycleLive(t *testing.T) {
 	var rnd [3]byte
 	_, _ = rand.Read(rnd[:])
 	infra := "lc-" + hex.EncodeToString(rnd[:])
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "infra.yml"), []byte(strings.Replace(lifecyclePSOT, "%s", infra, 1)), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	dir := writePSOT(t, strings.Replace(lifecyclePSOT, "%s", infra, 1))
 	if out, errOut, code := unlocked(t, func() (string, string, int) {
 		return anklume(t, dir, "apply", "--yes", "--no-nftables", "--no-provision")
 	}); code != 0 {

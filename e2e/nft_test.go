@@ -49,9 +49,7 @@ func publicDir(t *testing.T) string {
 func nftPSOT(t *testing.T, psot string) string {
 	t.Helper()
 	dir := publicDir(t)
-	if err := os.WriteFile(filepath.Join(dir, "infra.yml"), []byte(psot), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	rewritePSOT(t, dir, psot)
 	return dir
 }
 

@@ -83,15 +83,6 @@ func planState(t *testing.T, src string) *incus.State {
 	return incus.Desired(res.Model)
 }
 
-func writePSOT(t *testing.T, src string) string {
-	t.Helper()
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "infra.yml"), []byte(src), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return dir
-}
-
 // TestPlanLive plans against the real daemon: creates on an empty server;
 // then, with the projects, bridges and profiles made by the preseed and
 // the instances created stopped through incusx, only the expected

@@ -3,9 +3,7 @@ package e2e
 import (
 	"crypto/rand"
 	"encoding/hex"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -62,28 +60,14 @@ domains:
 
 // cleanupRoles removes everything the scenario may have created.
 func cleanupRoles() {
-	for _, p := range []string{"ro-a", "ro-b"} {
-		out, _ := exec.Command("incus", "list", "--project", p, "-c", "n", "-f", "csv").Output()
-		for _, n := range strings.Fields(string(out)) {
-			_ = exec.Command("incus", "delete", "--force", "--project", p, n).Run()
-		}
-		_ = exec.Command("incus", "project", "delete", p).Run()
-	}
-	for _, n := range []string{"net-ro-a", "net-ro-b"} {
-		_ = exec.Command("incus", "network", "delete", n).Run()
-	}
+	cleanupDomains([]string{"ro-a", "ro-b"})
 }
 
 // rolesInfra writes the PSOT src (with project_name infra) in a new
 // directory and syncs it.
 func rolesInfra(t *testing.T, dir, src, infra string) {
 	t.Helper()
-	if err := os.WriteFile(filepath.Join(dir, "infra.yml"), []byte(strings.Replace(src, "%s", infra, 1)), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if out, errOut, code := anklume(t, dir, "sync"); code != 0 {
-		t.Fatalf("sync: exit %d\n%s\n%s", code, out, errOut)
-	}
+	syncPSOT(t, dir, strings.Replace(src, "%s", infra, 1))
 }
 
 // recapLine matches the PLAY RECAP line of localhost.

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"os/exec"
 	"strings"
 	"testing"
 )
@@ -30,17 +29,6 @@ domains:
       ro-b1: {roles: []}
 `
 
-// cleanupMove unprotects the scenario's instances, then cleans up.
-func cleanupMove() {
-	for _, p := range []string{"ro-a", "ro-b"} {
-		out, _ := exec.Command("incus", "list", "--project", p, "-c", "n", "-f", "csv").Output()
-		for _, n := range strings.Fields(string(out)) {
-			_ = exec.Command("incus", "config", "unset", "--project", p, n, "security.protection.delete").Run()
-		}
-	}
-	cleanupRoles()
-}
-
 // TestRolesMoveLive: on the plain Ansible path, a machine that changes
 // domain is moved to its new project as apply moves it, never deleted and
 // created again; a protected machine is therefore never duplicated, and
@@ -64,8 +52,8 @@ func cleanupMove() {
 func TestRolesMoveLive(t *testing.T) {
 	needIncus(t)
 	needTools(t, "ansible-playbook")
-	cleanupMove()
-	t.Cleanup(cleanupMove)
+	cleanupRoles()
+	t.Cleanup(cleanupRoles)
 	infra := "ro-" + randomSuffix(t)
 	machine := "      ro-m1: {roles: [], ephemeral: false, description: moved machine, config: {user.note: kept}}\n"
 	inA := strings.Replace(rolesMovePSOT, "      ro-a2: {roles: []}\n", "      ro-a2: {roles: []}\n"+machine, 1)

@@ -126,12 +126,7 @@ func ownedProject(name string, extra map[string]string) map[string]any {
 func TestRolesPlacement(t *testing.T) {
 	needTools(t, "ansible-playbook", "python3")
 	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "infra.yml"), []byte(placementPSOT), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if out, errOut, code := anklume(t, dir, "sync"); code != 0 {
-		t.Fatalf("sync: exit %d\n%s\n%s", code, out, errOut)
-	}
+	syncPSOT(t, dir, placementPSOT)
 	if err := os.WriteFile(filepath.Join(dir, "placement.yml"), []byte(placementPlay), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -58,12 +58,7 @@ func needDebianImage(t *testing.T) {
 
 // cleanupProvision removes what the scenario may have created.
 func cleanupProvision() {
-	out, _ := exec.Command("incus", "list", "--project", "pv-a", "-c", "n", "-f", "csv").Output()
-	for _, n := range strings.Fields(string(out)) {
-		_ = exec.Command("incus", "delete", "--force", "--project", "pv-a", n).Run()
-	}
-	_ = exec.Command("incus", "project", "delete", "pv-a").Run()
-	_ = exec.Command("incus", "network", "delete", "net-pv-a").Run()
+	cleanupDomains([]string{"pv-a"})
 }
 
 // recapRe matches the PLAY RECAP line of a host.
@@ -93,12 +88,7 @@ func TestProvisionRolesLive(t *testing.T) {
 	}
 	project := "pv-" + hex.EncodeToString(b[:])
 	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "infra.yml"), []byte(strings.Replace(provisionPSOT, "%s", project, 1)), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if out, errOut, code := anklume(t, dir, "sync"); code != 0 {
-		t.Fatalf("sync: exit %d\n%s\n%s", code, out, errOut)
-	}
+	syncPSOT(t, dir, strings.Replace(provisionPSOT, "%s", project, 1))
 	hv := filepath.Join(dir, "host_vars", "pv-a1.yml")
 	old, err := os.ReadFile(hv)
 	if err != nil {

@@ -97,9 +97,7 @@ func TestSnapshotDispGoldenBackupLive(t *testing.T) {
 	t.Cleanup(cleanupSnapshot)
 	dir := t.TempDir()
 	psot := strings.Replace(snapshotPSOT, "%s", "sn-"+snapSuffix(t), 1)
-	if err := os.WriteFile(filepath.Join(dir, "infra.yml"), []byte(psot), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	rewritePSOT(t, dir, psot)
 	run := func(args ...string) (string, string, int) { return anklume(t, dir, args...) }
 	ok := func(args ...string) string {
 		t.Helper()

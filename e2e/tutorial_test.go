@@ -15,7 +15,7 @@ import (
 // before its destroy, and the host table its apply loaded (destroy leaves
 // the isolation rules in place, as it should for a user).
 func cleanupTutorial() {
-	purgeDomains("tuto-work", "tuto-perso")
+	cleanupDomains([]string{"tuto-work", "tuto-perso"})
 	dropHostTable(func(text string) bool { return strings.Contains(text, `anklume infra=tutorial"`) })
 }
 

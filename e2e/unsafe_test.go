@@ -63,9 +63,7 @@ network_policies:
     to: host
     ports: [22]
 `
-	if err := os.WriteFile(filepath.Join(dir, "infra.yml"), []byte(infra), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	rewritePSOT(t, dir, infra)
 	cmd := exec.Command(binary(t), "sync")
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "ANKLUME_HOST_RESOURCES=none")

@@ -63,26 +63,8 @@ var vfLeftover = regexp.MustCompile(`anklume infra=vf-[0-9a-f]{8}"`)
 // vfCleanup deletes the vf- projects, instances and bridges, and the host
 // table when it belongs to infra (any vf- infrastructure with infra "").
 func vfCleanup(infra string) {
-	for _, p := range []string{"vf-a", "vf-b", "vf-c"} {
-		out, _ := exec.Command("incus", "list", "--project", p, "-c", "n", "-f", "csv").Output()
-		for _, n := range strings.Fields(string(out)) {
-			_ = exec.Command("incus", "config", "unset", "--project", p, n, "security.protection.delete").Run()
-			_ = exec.Command("incus", "delete", "--force", "--project", p, n).Run()
-		}
-		_ = exec.Command("incus", "project", "delete", p).Run()
-	}
-	for _, n := range []string{"net-vf-a", "net-vf-b", "net-vf-c"} {
-		_ = exec.Command("incus", "network", "delete", n).Run()
-	}
-	if out, err := exec.Command("nft", "list", "table", "inet", "anklume").Output(); err == nil {
-		if (infra == "" && vfLeftover.Match(out)) || (infra != "" && strings.Contains(string(out), `anklume infra=`+infra+`"`)) {
-			_ = exec.Command("nft", "delete", "table", "inet", "anklume").Run()
-		}
-	}
-	const persisted = "/etc/nftables.d/anklume-isolation.nft"
-	if b, err := os.ReadFile(persisted); err == nil && (vfLeftover.Match(b) || (infra != "" && strings.Contains(string(b), infra))) {
-		_ = os.Remove(persisted)
-	}
+	cleanupDomains([]string{"vf-a", "vf-b", "vf-c"})
+	dropHostTable(tableOf(infra, vfLeftover))
 }
 
 // vfVerify runs anklume verify and returns stdout, stderr and the exit
@@ -90,6 +72,26 @@ func vfCleanup(infra string) {
 func vfVerify(t *testing.T, dir, stateDir string, args ...string) (string, string, int) {
 	t.Helper()
 	return runAnklume(t, binary(t), dir, []string{"ANKLUME_STATE_DIR=" + stateDir}, append([]string{"verify"}, args...)...)
+}
+
+// needBridgeNetfilter skips t unless bridge netfilter is on: without it
+// the forward chain never sees bridged traffic, and verify rightly fails.
+func needBridgeNetfilter(t *testing.T) {
+	t.Helper()
+	const nfIPT = "/proc/sys/net/bridge/bridge-nf-call-iptables"
+	if b, err := os.ReadFile(nfIPT); err != nil || strings.TrimSpace(string(b)) != "1" {
+		skip(t, "bridge netfilter is not on (modprobe br_netfilter; sysctl -w net.bridge.bridge-nf-call-iptables=1; .ci/run does it)")
+	}
+}
+
+// refuseForeignTable fails t when the host's table inet anklume belongs
+// to an infrastructure that leftover (the test's own earlier runs) does
+// not match: a live test never replaces another one's table.
+func refuseForeignTable(t *testing.T, leftover *regexp.Regexp) {
+	t.Helper()
+	if out, err := exec.Command("nft", "list", "table", "inet", "anklume").CombinedOutput(); err == nil && !leftover.Match(out) {
+		t.Fatalf("a table inet anklume of another infrastructure is loaded on this host; refusing to replace it:\n%s", firstLine(out))
+	}
 }
 
 // nftHandle returns the handle of the first rule of chain whose text
@@ -115,13 +117,8 @@ func nftHandle(t *testing.T, chain, frag string) string {
 func TestVerifyLive(t *testing.T) {
 	needIncus(t)
 	needRoot(t, "nft", "ip", "sysctl")
-	const nfIPT = "/proc/sys/net/bridge/bridge-nf-call-iptables"
-	if b, err := os.ReadFile(nfIPT); err != nil || strings.TrimSpace(string(b)) != "1" {
-		skip(t, "bridge netfilter is not on (modprobe br_netfilter; sysctl -w net.bridge.bridge-nf-call-iptables=1; .ci/run does it)")
-	}
-	if out, err := exec.Command("nft", "list", "table", "inet", "anklume").CombinedOutput(); err == nil && !vfLeftover.Match(out) {
-		t.Fatalf("a table inet anklume of another infrastructure is loaded on this host; refusing to replace it:\n%s", firstLine(out))
-	}
+	needBridgeNetfilter(t)
+	refuseForeignTable(t, vfLeftover)
 	infra := scName(t, "vf")
 	vfCleanup("")
 	t.Cleanup(func() { vfCleanup(infra) })
@@ -385,9 +382,7 @@ func TestVerifyLive(t *testing.T) {
 	changed := strings.Replace(vfPSOT(infra), `  - {description: "c-2 apt cache", from: vf-c-2, to: host, ports: [3142]}
 `, `  - {description: "b to a ssh", from: vf-b-1, to: vf-a-2, ports: [22]}
 `, 1)
-	if err := os.WriteFile(filepath.Join(dir, "infra.yml"), []byte(changed), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	rewritePSOT(t, dir, changed)
 	out, errOut, _ = runAnklume(t, binary(t), dir, nil, "plan")
 	for _, want := range []string{
 		"\nReachability changes (against the rules last deployed on this host):\n",
@@ -481,12 +476,19 @@ type vfDoc struct {
 	} `json:"not_probed"`
 }
 
-// vfJSON runs verify --json, checks its exit code, that stdout is one
-// JSON document with every documented key (checks, results and not_probed
-// arrays, never null) and returns it decoded.
+// vfJSON runs verify --json with the result recorded under state, checks
+// its exit code, that stdout is one JSON document with every documented
+// key (checks, results and not_probed arrays, never null) and returns it
+// decoded.
 func vfJSON(t *testing.T, dir, state string, wantCode int, args ...string) vfDoc {
 	t.Helper()
-	out, errOut, code := vfVerify(t, dir, state, append([]string{"--json"}, args...)...)
+	return verifyJSON(t, dir, []string{"ANKLUME_STATE_DIR=" + state}, wantCode, args...)
+}
+
+// verifyJSON is vfJSON with the environment env added to the test host's.
+func verifyJSON(t *testing.T, dir string, env []string, wantCode int, args ...string) vfDoc {
+	t.Helper()
+	out, errOut, code := runAnklume(t, binary(t), dir, env, append([]string{"verify", "--json"}, args...)...)
 	if code != wantCode {
 		t.Errorf("verify --json: exit %d, want %d\n%s", code, wantCode, errOut)
 	}

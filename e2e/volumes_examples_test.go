@@ -73,10 +73,7 @@ func TestVolumeExamplesLive(t *testing.T) {
 				}
 			}
 			t.Cleanup(func() { cleanupDomains(domains) })
-			dir := t.TempDir()
-			if err := os.WriteFile(filepath.Join(dir, "infra.yml"), []byte(psot), 0o644); err != nil {
-				t.Fatal(err)
-			}
+			dir := writePSOT(t, psot)
 			out, errOut, code := unlocked(t, func() (string, string, int) {
 				return anklume(t, dir, "apply", "--yes", "--no-nftables", "--no-provision")
 			})

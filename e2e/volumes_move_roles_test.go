@@ -34,12 +34,7 @@ func TestRolesVolumesMoveLive(t *testing.T) {
 	run := func(domain string) int {
 		t.Helper()
 		y := strings.Replace(src, "      "+domain+"1: {roles: []}\n", "      "+domain+"1: {roles: []}\n"+machine, 1)
-		if err := os.WriteFile(filepath.Join(dir, "infra.yml"), []byte(y), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		if out, errOut, code := anklume(t, dir, "sync"); code != 0 {
-			t.Fatalf("sync: exit %d\n%s\n%s", code, out, errOut)
-		}
+		syncPSOT(t, dir, y)
 		return playbook(t, dir)
 	}
 	from := filepath.Join(base, "data", "pr-a", "pr-m", "keep")

@@ -131,9 +131,7 @@ func TestVolumesLive(t *testing.T) {
 	base := t.TempDir()
 	dir := t.TempDir()
 	psot := fmt.Sprintf(volumesPSOT, base)
-	if err := os.WriteFile(filepath.Join(dir, "infra.yml"), []byte(psot), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	rewritePSOT(t, dir, psot)
 	apply := func(when string) string {
 		t.Helper()
 		out, errOut, code := unlocked(t, func() (string, string, int) {
@@ -343,12 +341,7 @@ func TestRolesVolumesLive(t *testing.T) {
 	base, dir := t.TempDir(), t.TempDir()
 	infra := "rv-" + randomSuffix(t)
 	src := fmt.Sprintf(rolesVolumesPSOT, infra, base)
-	if err := os.WriteFile(filepath.Join(dir, "infra.yml"), []byte(src), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if out, errOut, code := anklume(t, dir, "sync"); code != 0 {
-		t.Fatalf("sync: exit %d\n%s\n%s", code, out, errOut)
-	}
+	syncPSOT(t, dir, src)
 	// An interrupted run left the temporary directory of the shared
 	// volume; an older anklume made rv-a1's persistent data directory
 	// root-owned, mode 0750, and the administrator put a file there.
@@ -449,9 +442,7 @@ func TestVolumesMoveLive(t *testing.T) {
 		t.Helper()
 		y := fmt.Sprintf(moveDataPSOT, base)
 		y = strings.Replace(y, "      "+domain+"1: {roles: []}\n", "      "+domain+"1: {roles: []}\n"+moveDataMachine, 1)
-		if err := os.WriteFile(filepath.Join(dir, "infra.yml"), []byte(y), 0o644); err != nil {
-			t.Fatal(err)
-		}
+		rewritePSOT(t, dir, y)
 	}
 	apply := func(when string) {
 		t.Helper()
