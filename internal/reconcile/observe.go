@@ -162,8 +162,37 @@ func metadata(ctx context.Context, srv incusx.Server, info *api.Server, cache me
 	if err != nil {
 		return nil, err
 	}
-	_ = cache.Store(key, m) // a cache that cannot be written costs one request next time
+	_ = cache.Store(key, keysOnly(m)) // a cache that cannot be written costs one request next time
 	return m, nil
+}
+
+// keysOnly is what the cache keeps of the configuration metadata: the key
+// names of the instance and device entities, all that a plan reads
+// (metaKeys), without their descriptions. Incus 6.0's answer is 68 KB of
+// JSON, most of it prose, and every plan decoded it from the cache (about
+// 5 ms of CPU, a tenth of a no-op plan's sampled CPU on 30 containers).
+func keysOnly(m *api.MetadataConfiguration) *api.MetadataConfiguration {
+	out := &api.MetadataConfiguration{Config: api.MetadataConfig{}}
+	for _, entity := range []api.MetadataConfigEntityName{"instance", "devices"} {
+		groups, ok := m.Config[entity]
+		if !ok {
+			continue
+		}
+		slim := make(map[api.MetadataConfigGroupName]api.MetadataConfigGroup, len(groups))
+		for name, g := range groups {
+			keys := make([]map[string]api.MetadataConfigKey, 0, len(g.Keys))
+			for _, k := range g.Keys {
+				names := make(map[string]api.MetadataConfigKey, len(k))
+				for key := range k {
+					names[key] = api.MetadataConfigKey{}
+				}
+				keys = append(keys, names)
+			}
+			slim[name] = api.MetadataConfigGroup{Keys: keys}
+		}
+		out.Config[entity] = slim
+	}
+	return out
 }
 
 // group runs functions concurrently; wait returns the error of the first

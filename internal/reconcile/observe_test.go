@@ -2,9 +2,11 @@ package reconcile
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -174,5 +176,39 @@ func TestObserveMetadataCache(t *testing.T) {
 	}
 	if fetched() {
 		t.Fatal("corrupt entry not rewritten")
+	}
+}
+
+// TestKeysOnly: the cached metadata gives the plan the same instance keys
+// and device properties as the full answer, without the descriptions and
+// the entities a plan never reads.
+func TestKeysOnly(t *testing.T) {
+	key := api.MetadataConfigKey{LongDescription: "a long text", Default: "a default text", Type: "string"}
+	full := &api.MetadataConfiguration{Config: api.MetadataConfig{
+		"instance": {
+			"resource-limits": {Keys: []map[string]api.MetadataConfigKey{{"limits.cpu": key}, {"limits.memory": key}}},
+			"volatile":        {Keys: []map[string]api.MetadataConfigKey{{"volatile.<name>.hwaddr": key}}},
+		},
+		"devices": {
+			"nic_bridged":     {Keys: []map[string]api.MetadataConfigKey{{"network": key, "ipv4.address": key}}},
+			"unix-char-block": {Keys: []map[string]api.MetadataConfigKey{{"source": key}}},
+		},
+		"server": {"core": {Keys: []map[string]api.MetadataConfigKey{{"core.https_address": key}}}},
+	}}
+	slim := keysOnly(full)
+	wantInst, wantDevs := metaKeys(full)
+	gotInst, gotDevs := metaKeys(slim)
+	if !slices.Equal(gotInst, wantInst) || !reflect.DeepEqual(gotDevs, wantDevs) {
+		t.Errorf("keys %v %v, want %v %v", gotInst, gotDevs, wantInst, wantDevs)
+	}
+	if _, ok := slim.Config["server"]; ok {
+		t.Error("the server entity is kept")
+	}
+	b, err := json.Marshal(slim)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(b), "long text") || strings.Contains(string(b), "default text") {
+		t.Errorf("descriptions kept: %s", b)
 	}
 }
