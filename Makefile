@@ -6,7 +6,7 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 COMMIT   ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS  := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 
-.PHONY: all build demo test vet fmt-check staticcheck bench bench-e2e bench-scale e2e-setup cluster-up cluster-down cluster-member-stop cluster-member-start fuzz lint clean help
+.PHONY: all build demo test vet fmt-check staticcheck bench bench-e2e bench-cluster bench-scale e2e-setup cluster-up cluster-down cluster-member-stop cluster-member-start fuzz lint clean help
 
 all: build
 
@@ -17,6 +17,7 @@ help:
 	@echo "bench      benchmarks with allocation counts"
 	@echo "e2e-setup  as root (sudo when needed): install and start Incus 6.0 LTS, pool and test image"
 	@echo "bench-e2e  live apply benchmarks on the local Incus daemon (after e2e-setup)"
+	@echo "bench-cluster live apply on the test cluster vs the single daemon (as root)"
 	@echo "bench-scale live benchmark of a 100 x 3 container lab (300 instances, 100 bridges)"
 	@echo "            on a daemon of its own (scripts/scale-daemon.sh), removed afterwards"
 	@echo "cluster-up  as root: a 3-member Incus test cluster (m1 m2 m3, group lab = m2 m3);"
@@ -57,7 +58,12 @@ e2e-setup:
 # Live apply benchmarks (anklume apply vs the Incus API, no-op apply and its
 # request count); they skip without the daemon, so run e2e-setup first.
 bench-e2e:
-	$(GO) test ./e2e -run '^$$' -bench Apply -benchtime 1x -timeout 30m -v
+	$(GO) test ./e2e -run '^$$' -bench '^BenchmarkApply$$' -benchtime 1x -timeout 30m -v
+
+# The same infrastructure applied on the test cluster and on the single
+# daemon (brings the test cluster up when it is not).
+bench-cluster:
+	$(GO) test ./e2e -run '^$$' -bench '^BenchmarkClusterApply$$' -benchtime 1x -timeout 30m -v
 
 # Live benchmark of a teacher's lab, 100 domains x 3 containers (300
 # instances, 100 bridges in 10.160.0-99.0/24): create vs the Incus API,
