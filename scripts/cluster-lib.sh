@@ -141,3 +141,23 @@ wait_status() {
 	done
 	return 1
 }
+
+# import_test_image MEMBER: imports the local busybox image as IMAGE_ALIAS
+# through MEMBER, replacing one of an older release (scripts/busybox-image.sh
+# builds it; "$here" is the directory of the scripts).
+import_test_image() {
+	local m=$1 version work
+	version=$("$here/busybox-image.sh" version)
+	if inc "$m" image info "$IMAGE_ALIAS" >/dev/null 2>&1 &&
+		! inc "$m" image show "$IMAGE_ALIAS" | grep -q "release: $version"; then
+		inc "$m" image delete "$IMAGE_ALIAS"
+	fi
+	if ! inc "$m" image info "$IMAGE_ALIAS" >/dev/null 2>&1; then
+		log "import the busybox image $IMAGE_ALIAS"
+		work="$BASE/image"
+		mkdir -p "$work"
+		"$here/busybox-image.sh" build "$work"
+		inc "$m" image import "$work/meta.tar.gz" "$work/rootfs.tar.gz" --alias "$IMAGE_ALIAS" >/dev/null
+		rm -rf "$work"
+	fi
+}

@@ -89,18 +89,6 @@ PRESEED
 	touch "$BASE/m1/.initialised"
 fi
 
-version=$("$here/busybox-image.sh" version)
-if inc m1 image info "$IMAGE_ALIAS" >/dev/null 2>&1 &&
-	! inc m1 image show "$IMAGE_ALIAS" | grep -q "release: $version"; then
-	inc m1 image delete "$IMAGE_ALIAS"
-fi
-if ! inc m1 image info "$IMAGE_ALIAS" >/dev/null 2>&1; then
-	log "import the busybox image $IMAGE_ALIAS"
-	work="$BASE/image"
-	mkdir -p "$work"
-	"$here/busybox-image.sh" build "$work"
-	inc m1 image import "$work/meta.tar.gz" "$work/rootfs.tar.gz" --alias "$IMAGE_ALIAS" >/dev/null
-	rm -rf "$work"
-fi
+import_test_image m1
 log "up"
 echo "export INCUS_SOCKET=$BASE/m1/unix.socket"
