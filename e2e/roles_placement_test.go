@@ -181,24 +181,12 @@ func TestRolesPlacement(t *testing.T) {
 		wantError: "domain pl-c: cluster member m3 is offline",
 	}} {
 		t.Run(c.name, func(t *testing.T) {
-			fake := t.TempDir()
-			routes, err := json.Marshal(c.routes)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(filepath.Join(fake, "routes.json"), routes, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			cmd := exec.Command("ansible-playbook", "-i", "inventory", "placement.yml")
-			cmd.Dir = dir
-			cmd.Env = append(ansibleEnv(dir), "FAKE_INCUS="+fake, "PATH="+bin+":"+os.Getenv("PATH"))
-			b, err := cmd.CombinedOutput()
-			out := string(b)
+			out, calls, err := fakeIncusPlay(t, dir, bin, c.routes, "placement.yml")
 			if c.wantError != "" {
 				if err == nil || !strings.Contains(out, c.wantError) {
 					t.Fatalf("want a failed run saying %q: %v\n%s", c.wantError, err, out)
 				}
-				if calls, _ := os.ReadFile(filepath.Join(fake, "calls.jsonl")); len(calls) > 0 {
+				if len(calls) > 0 {
 					t.Errorf("the failed run changed Incus:\n%s", calls)
 				}
 				return
@@ -207,10 +195,6 @@ func TestRolesPlacement(t *testing.T) {
 				t.Fatalf("ansible-playbook: %v\n%s", err, out)
 			}
 			got := map[string]string{}
-			calls, err := os.ReadFile(filepath.Join(fake, "calls.jsonl"))
-			if err != nil && !os.IsNotExist(err) {
-				t.Fatal(err)
-			}
 			for _, line := range strings.Split(strings.TrimSpace(string(calls)), "\n") {
 				if line == "" {
 					continue
@@ -238,4 +222,28 @@ func TestRolesPlacement(t *testing.T) {
 			}
 		})
 	}
+}
+
+// fakeIncusPlay runs playbook in dir with the fake incus client of bin
+// answering routes (path -> JSON body), and returns the play's output and
+// the POST and PUT calls it made (calls.jsonl; empty when none).
+func fakeIncusPlay(t *testing.T, dir, bin string, routes map[string]any, playbook string) (string, []byte, error) {
+	t.Helper()
+	fake := t.TempDir()
+	b, err := json.Marshal(routes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(fake, "routes.json"), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("ansible-playbook", "-i", "inventory", playbook)
+	cmd.Dir = dir
+	cmd.Env = append(ansibleEnv(dir), "FAKE_INCUS="+fake, "PATH="+bin+":"+os.Getenv("PATH"))
+	out, runErr := cmd.CombinedOutput()
+	calls, err := os.ReadFile(filepath.Join(fake, "calls.jsonl"))
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	return string(out), calls, runErr
 }

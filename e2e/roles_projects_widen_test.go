@@ -3,7 +3,6 @@ package e2e
 import (
 	"encoding/json"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -61,33 +60,21 @@ func TestRolesProjectsWiden(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "widen.yml"), []byte(widenPlay), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	bin, fake := t.TempDir(), t.TempDir()
+	bin := t.TempDir()
 	if err := os.WriteFile(filepath.Join(bin, "incus"), []byte(fakeIncusQuery), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	const old, paths, usb = "/old/pw-m", "restricted.devices.disk.paths", "restricted.devices.usb"
-	routes, err := json.Marshal(map[string]any{
+	out, calls, err := fakeIncusPlay(t, dir, bin, map[string]any{
 		"/1.0/cluster": map[string]any{"enabled": false},
 		"/1.0/projects?recursion=1": []any{ownedProject("pw-a", map[string]string{
 			"restricted": "true", paths: old, usb: "allow"})},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(fake, "routes.json"), routes, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command("ansible-playbook", "-i", "inventory", "widen.yml")
-	cmd.Dir = dir
-	cmd.Env = append(ansibleEnv(dir), "FAKE_INCUS="+fake, "PATH="+bin+":"+os.Getenv("PATH"))
-	b, err := cmd.CombinedOutput()
-	out := string(b)
+	}, "widen.yml")
 	if err != nil {
 		t.Fatalf("ansible-playbook: %v\n%s", err, out)
 	}
-	calls, err := os.ReadFile(filepath.Join(fake, "calls.jsonl"))
-	if err != nil {
-		t.Fatalf("no call to Incus: %v\n%s", err, out)
+	if len(calls) == 0 {
+		t.Fatalf("no call to Incus:\n%s", out)
 	}
 	var puts []map[string]string
 	for _, line := range strings.Split(strings.TrimSpace(string(calls)), "\n") {
