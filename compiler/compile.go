@@ -49,7 +49,7 @@ func Compile(fsys fs.FS, in Input, opts host.Options) (*Result, diag.List, error
 	if err != nil || src == nil {
 		return nil, dl, err
 	}
-	s1, bad := structure.Check(src.Root)
+	s1, bad := structure.CheckMemo(src.Root, opts.SchemaMemo)
 	dl.Add(s1...)
 	dl.Add(semantic.Check(src.Root, bad, opts)...)
 	if dl.HasErrors() {

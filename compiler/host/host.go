@@ -3,6 +3,8 @@
 // gathers these values (see internal/hostenv) and passes them in.
 package host
 
+import "github.com/anklume/anklume/compiler/structure"
+
 // Context is the nesting context from the context directory (/etc/anklume).
 type Context struct {
 	// Level is absolute_level (0 when the file is absent).
@@ -41,4 +43,11 @@ type Options struct {
 	Remote bool
 	// ImageMap maps image references (ANKLUME_IMAGE_MAP, §4.12).
 	ImageMap map[string]string
+	// SchemaMemo remembers the PSOTs the schema accepted, across runs
+	// (nil: every run validates). It is no host fact: it rides here
+	// because every command builds its compile options in one place
+	// (cmd/root's factory) and hands them to compiler.Compile. It changes
+	// no result, only the time taken, so it is left out of the JSON form
+	// of the options (sync's stamp key hashes that form).
+	SchemaMemo structure.Memo `json:"-"`
 }

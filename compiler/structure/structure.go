@@ -10,6 +10,8 @@ package structure
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -39,26 +41,34 @@ const (
 	msgNameRules    = `(lowercase letters, digits and "-"; must start and end with a letter or digit; at most 63 characters)`
 )
 
-// validator is the compiled schema together with the parsed document, which
-// is read to find the allowed keys and bounds that an error refers to.
-type validator struct {
-	sch *jsonschema.Schema
-	doc map[string]any
-}
+// The embedded schema is parsed (schemaDoc) and compiled (compiled) once
+// per process, each on first use (never at start: `anklume version` pays
+// for neither), and immutable afterwards. The parsed document is needed by
+// every Check (conversion reads it); the compiled schema only when an
+// instance is actually validated, which a Memo hit spares. The embedded
+// schema is trusted: it is not validated against the 2020-12 metaschema at
+// run time, which spares compiling the metaschemas (about 10 ms);
+// schema/schema_test.go compiles it with that validation on.
+var (
+	schemaDoc = sync.OnceValues(parseSchema)
+	compiled  = sync.OnceValues(compileSchema)
+)
 
-// compiled is built once per process, on the first Check (never at
-// start: `anklume version` does not pay for it); it is immutable
-// afterwards. The embedded schema is trusted: it is not validated against
-// the 2020-12 metaschema at run time, which spares compiling the
-// metaschemas (about 10 ms); schema/schema_test.go compiles it with that
-// validation on.
-var compiled = sync.OnceValues(compileSchema)
-
-// compileSchema reads and compiles the embedded schema.
-func compileSchema() (*validator, error) {
+// parseSchema reads the embedded schema as JSON values (numbers as
+// json.Number, as the validator reads them).
+func parseSchema() (any, error) {
 	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(schema.JSON()))
 	if err != nil {
 		return nil, fmt.Errorf("reading the embedded schema: %w", err)
+	}
+	return doc, nil
+}
+
+// compileSchema compiles the embedded schema.
+func compileSchema() (*jsonschema.Schema, error) {
+	doc, err := schemaDoc()
+	if err != nil {
+		return nil, err
 	}
 	c := jsonschema.NewCompiler()
 	c.TrustSchemas()
@@ -69,11 +79,23 @@ func compileSchema() (*validator, error) {
 	if err != nil {
 		return nil, fmt.Errorf("compiling the embedded schema: %w", err)
 	}
-	m, ok := doc.(map[string]any)
-	if !ok {
-		return nil, fmt.Errorf("the embedded schema is not an object")
-	}
-	return &validator{sch: sch, doc: m}, nil
+	return sch, nil
+}
+
+// Memo remembers, across runs, the instances the schema accepted, so that
+// a PSOT already validated is not validated again (the compile of the
+// schema alone costs about 9 ms of CPU per run). Keys are Key values of the
+// converted instance; an implementation mixes in the identity of the
+// running executable, which carries the schema and the validator (see
+// internal/schemamemo). A Memo that answers wrongly "accepted" would let
+// an invalid PSOT through stage S1: an implementation must only answer
+// true for a key it was given to Accept by the same executable.
+type Memo interface {
+	// Accepted reports whether the instance of key was accepted before.
+	Accepted(key [32]byte) bool
+	// Accept records that the instance of key was accepted. A memo that
+	// cannot record it says nothing: the next run validates again.
+	Accept(key [32]byte)
 }
 
 // Check runs stage S1 on root and returns its diagnostics, sorted, and the
@@ -81,8 +103,22 @@ func compileSchema() (*validator, error) {
 // them). A missing required key marks no node: the rest of the parent is
 // still checked by S2.
 func Check(root *load.Node) (diag.List, load.NodeSet) {
+	return CheckMemo(root, nil)
+}
+
+// CheckMemo is Check with a memo of the accepted instances (nil: none).
+// Only a clean outcome is remembered: an instance whose conversion
+// reported nothing and which the schema accepted, for which Check returns
+// no diagnostics and an empty set; so a hit returns exactly what a
+// validation would. Any instance with a problem is validated every time,
+// and its diagnostics (positions included) computed afresh.
+func CheckMemo(root *load.Node, memo Memo) (diag.List, load.NodeSet) {
 	bad := load.NodeSet{}
-	v, err := compiled()
+	doc, err := schemaDoc()
+	m, _ := doc.(map[string]any)
+	if err == nil && m == nil {
+		err = fmt.Errorf("the embedded schema is not an object")
+	}
 	if err != nil {
 		var dl diag.List
 		dl.Errorf(diag.Pos{}, "", "", "internal error: %v", err)
@@ -91,7 +127,7 @@ func Check(root *load.Node) (diag.List, load.NodeSet) {
 	if root == nil {
 		return nil, bad
 	}
-	c := &checker{v: v, root: root, bad: bad, locs: map[string]*loc{}, res: map[string]*regexp.Regexp{}}
+	c := &checker{doc: m, root: root, bad: bad, locs: map[string]*loc{}, res: map[string]*regexp.Regexp{}}
 	var inst any
 	if root.Kind == load.Null {
 		// An empty document reads as an empty mapping: it reports the
@@ -99,18 +135,88 @@ func Check(root *load.Node) (diag.List, load.NodeSet) {
 		c.locs[""] = &loc{node: &load.Node{Kind: load.Map, Pos: root.Pos}, path: diag.Root}
 		inst = map[string]any{}
 	} else {
-		inst = c.convert(root, v.doc, "", diag.Root, nil)
+		inst = c.convert(root, m, "", diag.Root, nil)
 	}
-	if err := v.sch.Validate(inst); err != nil {
+	var key [32]byte
+	remember := false
+	if memo != nil && len(c.dl) == 0 && len(bad) == 0 {
+		key, remember = Key(inst)
+	}
+	if remember && memo.Accepted(key) {
+		return c.dl.Dedup(), bad
+	}
+	sch, err := compiled()
+	if err != nil {
+		c.dl.Errorf(diag.Pos{}, "", "", "internal error: %v", err)
+		return c.dl, bad
+	}
+	if err := sch.Validate(inst); err != nil {
 		var verr *jsonschema.ValidationError
 		if !errors.As(err, &verr) {
 			c.dl.Errorf(diag.Pos{}, "", "", "internal error: validating: %v", err)
 		} else {
 			c.translate(verr)
 		}
+	} else if remember && len(c.dl) == 0 {
+		memo.Accept(key)
 	}
 	c.dl.Sort()
 	return c.dl.Dedup(), bad
+}
+
+// Key returns a hash of a converted instance that tells apart any two
+// instances the validator could tell apart: every value is framed by its
+// Go type and length, mapping keys in byte order. It returns false for a
+// value of a type conversion never produces.
+func Key(inst any) ([32]byte, bool) {
+	b, ok := appendCanonical(nil, inst)
+	if !ok {
+		return [32]byte{}, false
+	}
+	return sha256.Sum256(b), true
+}
+
+// appendCanonical appends the framed encoding of v to b (see Key).
+func appendCanonical(b []byte, v any) ([]byte, bool) {
+	str := func(b []byte, tag byte, s string) []byte {
+		b = binary.AppendUvarint(append(b, tag), uint64(len(s)))
+		return append(b, s...)
+	}
+	switch x := v.(type) {
+	case nil:
+		return append(b, 'z'), true
+	case bool:
+		if x {
+			return append(b, 't'), true
+		}
+		return append(b, 'f'), true
+	case string:
+		return str(b, 's', x), true
+	case json.Number:
+		return str(b, 'n', string(x)), true
+	case float64:
+		return binary.BigEndian.AppendUint64(append(b, 'd'), math.Float64bits(x)), true
+	case []any:
+		b = binary.AppendUvarint(append(b, 'a'), uint64(len(x)))
+		for _, e := range x {
+			var ok bool
+			if b, ok = appendCanonical(b, e); !ok {
+				return nil, false
+			}
+		}
+		return b, true
+	case map[string]any:
+		b = binary.AppendUvarint(append(b, 'm'), uint64(len(x)))
+		for _, k := range sortedKeys(x) {
+			b = str(b, 'k', k)
+			var ok bool
+			if b, ok = appendCanonical(b, x[k]); !ok {
+				return nil, false
+			}
+		}
+		return b, true
+	}
+	return nil, false
 }
 
 // loc is what Check knows about one instance location.
@@ -125,7 +231,7 @@ type loc struct {
 }
 
 type checker struct {
-	v    *validator
+	doc  map[string]any // the parsed schema
 	root *load.Node
 	dl   diag.List
 	bad  load.NodeSet
@@ -188,9 +294,9 @@ func (c *checker) lookup(ref string) map[string]any {
 	if !ok {
 		return nil
 	}
-	var cur any = c.v.doc
+	var cur any = c.doc
 	if frag == "" {
-		return c.v.doc
+		return c.doc
 	}
 	for _, tok := range strings.Split(strings.TrimPrefix(frag, "/"), "/") {
 		tok = strings.ReplaceAll(strings.ReplaceAll(tok, "~1", "/"), "~0", "~")

@@ -541,7 +541,7 @@ func independent(t *testing.T, src string, dl diag.List) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	verr := v.sch.Validate(inst)
+	verr := v.Validate(inst)
 	if (verr == nil) != (len(dl) == 0) {
 		t.Errorf("the schema alone says valid=%v, S1 says valid=%v: %v", verr == nil, len(dl) == 0, verr)
 	}
@@ -631,5 +631,35 @@ func BenchmarkCompileSchema(b *testing.B) {
 		if _, err := compileSchema(); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestKey: instances the validator could tell apart have different keys
+// (type, framing, nesting), equal instances the same whatever the map
+// order; a value conversion never makes has none.
+func TestKey(t *testing.T) {
+	distinct := []any{
+		nil, true, false, "1", json.Number("1"), float64(1), 0.5,
+		[]any{}, map[string]any{}, []any{"a", "b"}, []any{"ab"}, []any{[]any{"a"}, "b"},
+		map[string]any{"a": "b"}, map[string]any{"ab": ""}, map[string]any{"a": map[string]any{"b": nil}},
+	}
+	seen := map[[32]byte]int{}
+	for i, v := range distinct {
+		k, ok := Key(v)
+		if !ok {
+			t.Fatalf("%#v: no key", v)
+		}
+		if j, dup := seen[k]; dup {
+			t.Errorf("%#v and %#v share a key", distinct[j], v)
+		}
+		seen[k] = i
+	}
+	a, _ := Key(map[string]any{"x": json.Number("1"), "y": []any{true}})
+	b, _ := Key(map[string]any{"y": []any{true}, "x": json.Number("1")})
+	if a != b {
+		t.Error("the key depends on map order")
+	}
+	if _, ok := Key(map[string]any{"x": 3}); ok {
+		t.Error("an int (never produced by conversion) got a key")
 	}
 }

@@ -24,6 +24,8 @@ import (
 	"strings"
 
 	"github.com/lxc/incus/v6/shared/api"
+
+	"github.com/anklume/anklume/internal/cachedir"
 )
 
 // Cache is a cache directory. The zero value caches nothing.
@@ -36,23 +38,21 @@ type Cache struct {
 // ~/.cache/anklume, as getenv reads them. Without either, or without
 // getenv, it caches nothing.
 func Default(getenv func(string) string) Cache {
-	if getenv == nil {
-		return Cache{}
-	}
-	if d := getenv("XDG_CACHE_HOME"); filepath.IsAbs(d) {
-		return Cache{Dir: filepath.Join(d, "anklume")}
-	}
-	if h := getenv("HOME"); filepath.IsAbs(h) {
-		return Cache{Dir: filepath.Join(h, ".cache", "anklume")}
-	}
-	return Cache{}
+	return Cache{Dir: cachedir.Dir(getenv)}
 }
 
+// entryFormat names what an entry holds (what reconcile's keysOnly
+// passes to Store). It is part of the key, so that an entry written in
+// another form is never read: entries of the anklume before this one held
+// the whole 68 KB answer, which every plan then decoded. Changing what is
+// stored means changing it.
+const entryFormat = "instance and device key names"
+
 // Key is the cache key of a server: a hash of its version and API
-// extensions.
+// extensions (and of the entry format).
 func Key(info *api.Server) string {
 	h := sha256.New()
-	fmt.Fprintf(h, "%s\n%s\n%s\n", info.Environment.Server, info.Environment.ServerVersion, strings.Join(info.APIExtensions, "\n"))
+	fmt.Fprintf(h, "%s\n%s\n%s\n%s\n", entryFormat, info.Environment.Server, info.Environment.ServerVersion, strings.Join(info.APIExtensions, "\n"))
 	return hex.EncodeToString(h.Sum(nil))[:32]
 }
 
@@ -86,24 +86,8 @@ func (c Cache) Store(key string, m *api.MetadataConfiguration) error {
 	if err != nil {
 		return fmt.Errorf("caching the configuration metadata: %w", err)
 	}
-	if err := os.MkdirAll(c.Dir, 0o700); err != nil {
+	if err := cachedir.WriteFile(c.Dir, "metadata-"+key+".json", b); err != nil {
 		return fmt.Errorf("caching the configuration metadata: %w", err)
-	}
-	tmp, err := os.CreateTemp(c.Dir, ".metadata-*.tmp")
-	if err != nil {
-		return fmt.Errorf("caching the configuration metadata: %w", err)
-	}
-	_, werr := tmp.Write(b)
-	cerr := tmp.Close()
-	if werr == nil && cerr == nil {
-		werr = os.Rename(tmp.Name(), c.path(key))
-	}
-	if werr != nil || cerr != nil {
-		_ = os.Remove(tmp.Name())
-		if werr == nil {
-			werr = cerr
-		}
-		return fmt.Errorf("caching the configuration metadata: %w", werr)
 	}
 	return nil
 }
