@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -107,11 +108,21 @@ func TestConnectUnixRemote(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.ServerInfo(context.Background()); err != nil {
+	info, err := c.ServerInfo(context.Background())
+	if err != nil {
 		t.Fatal(err)
 	}
 	if got := log.Strings(); len(got) != 1 || got[0] != "GET /1.0" {
 		t.Errorf("requests = %v", got)
+	}
+	// ServerInfo reads what the client's GetServer reads.
+	want, _, err := c.srv.GetServer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(info.APIExtensions, want.APIExtensions) || info.Environment.ServerVersion != want.Environment.ServerVersion ||
+		info.Environment.ServerClustered != want.Environment.ServerClustered || len(info.APIExtensions) < 100 {
+		t.Errorf("ServerInfo %+v\nGetServer %+v", info.Environment, want.Environment)
 	}
 }
 

@@ -46,7 +46,7 @@ func (c *Client) InstancesWithState(ctx context.Context) ([]api.InstanceFull, er
 		return nil, wrap(err, "listing", "instances with state", "", "")
 	}
 	var i []api.InstanceFull
-	err := c.list(api.NewURL().Path("1.0", "instances").WithQuery("all-projects", "true").WithQuery("recursion", "2"), &i)
+	err := c.list(ctx, api.NewURL().Path("1.0", "instances").WithQuery("all-projects", "true").WithQuery("recursion", "2"), &i)
 	return i, wrap(err, "listing", "instances with state", "", "")
 }
 
