@@ -181,6 +181,23 @@ func TestApplyLive(t *testing.T) {
 	}
 	noChanges("after the drift fix")
 
+	// Bridge drift: ipv4.nat flipped by hand is seen (the plan reads the
+	// bridges from the Incus database on the local socket) and put back.
+	nat := strings.TrimSpace(mustRun(t, "", "incus", "network", "get", "net-ap-admin", "ipv4.nat"))
+	flip := map[string]string{"true": "false"}[nat]
+	if flip == "" {
+		flip = "true"
+	}
+	mustRun(t, "", "incus", "network", "set", "net-ap-admin", "ipv4.nat="+flip)
+	out, errOut, code = anklume(t, dir, applyArgs...)
+	if code != 0 || !strings.Contains(out, "~ network net-ap-admin") {
+		t.Errorf("bridge drift apply: exit %d\n%s\n%s", code, out, errOut)
+	}
+	if got := strings.TrimSpace(mustRun(t, "", "incus", "network", "get", "net-ap-admin", "ipv4.nat")); got != nat {
+		t.Errorf("after bridge drift apply: ipv4.nat=%q, want %q", got, nat)
+	}
+	noChanges("after the bridge drift fix")
+
 	// Orphan (#60): a removed unprotected machine is deleted.
 	if err := os.WriteFile(psot, []byte(strings.Replace(applyPSOT, "      ap-a2: {}\n", "", 1)), 0o644); err != nil {
 		t.Fatal(err)

@@ -1,13 +1,19 @@
 package e2e
 
 import (
+	"context"
 	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/lxc/incus/v6/shared/api"
+
+	"github.com/anklume/anklume/internal/incusx"
 )
 
 // clusterPSOT is the live cluster scenario: one domain per member, cl-a by
@@ -194,6 +200,7 @@ func TestClusterApplyLive(t *testing.T) {
 		}
 	}
 	planEmpty("after the first apply")
+	sameNetworksFromDatabase(t)
 	statusShows(t, dir, map[string]string{"cl-a": "m1: online", "cl-b": member["cl-b"] + ": online",
 		"cl-c": member["cl-c"] + ": online", "cl-d": "m1: online"})
 
@@ -394,4 +401,41 @@ func domainBlock(psot, d string) string {
 		}
 	}
 	return b.String()
+}
+
+// sameNetworksFromDatabase checks, on the daemon INCUS_SOCKET points at,
+// that the database read of the bridges a plan uses on the local socket
+// (incusx.NetworkDatabaseReader) returns what GET /1.0/networks?recursion=1
+// returns for every managed network, used_by aside: on a cluster, the
+// member-specific keys of the member asked and every member in locations.
+func sameNetworksFromDatabase(t *testing.T) {
+	t.Helper()
+	ctx := context.Background()
+	c, err := incusx.Connect(ctx, incusx.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := c.ServerInfo(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	public, err := c.Networks(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fromDB, err := c.NetworksFromDatabase(ctx, info.Environment.ServerName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var managed []api.Network
+	for _, n := range public {
+		if n.Managed {
+			n.UsedBy = nil
+			managed = append(managed, n)
+		}
+	}
+	if len(managed) == 0 || !reflect.DeepEqual(fromDB, managed) {
+		t.Errorf("bridges read from the database on %s differ from the public list:\n db:  %+v\n api: %+v",
+			info.Environment.ServerName, fromDB, managed)
+	}
 }

@@ -40,6 +40,9 @@ type Options struct {
 type Client struct {
 	srv     incus.InstanceServer
 	remotes map[string]ImageRemote
+	// local is true on a unix socket: the daemon's own host, as root or a
+	// member of the admin group (NetworksFromDatabase).
+	local bool
 }
 
 var (
@@ -114,7 +117,7 @@ func Connect(ctx context.Context, opts Options) (*Client, error) {
 		}
 		hc.Transport = rt
 	}
-	return &Client{srv: srv, remotes: remotes}, nil
+	return &Client{srv: srv, remotes: remotes, local: unix}, nil
 }
 
 // list reads a list (or any answer) with one GET of path on the base

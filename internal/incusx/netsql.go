@@ -1,0 +1,183 @@
+package incusx
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/lxc/incus/v6/shared/api"
+)
+
+// NetworkDatabaseReader lists the managed networks of the default project
+// without their used_by, from the Incus database.
+//
+// Why: Incus (6.0, and 6.23 still) computes used_by for every network that
+// GET /1.0/networks?recursion=1 returns, and for each network it walks
+// every profile of every project (three queries each) and every instance.
+// The list costs networks × (profiles + instances): 65–90 s for a lab of
+// 100 domains × 3 containers, where the data a plan compares (name,
+// description, type, status, config, locations) is a few hundred rows. No
+// public read returns a network's config without used_by, so a plan of
+// that lab could not be faster than that list.
+//
+// What: the same rows, read with two SELECT statements in one
+// POST /internal/sql request, the endpoint of `incus admin sql global`.
+// A SELECT runs in a read transaction that Incus rolls back: nothing is
+// written. The endpoint needs the server's edit permission, which the
+// local unix socket gives its users (root and the incus-admin group).
+//
+// Where it is used (reconcile.Observe): on the local unix socket of an
+// Incus 6.x server only (KnownNetworkSchema), since the tables are
+// Incus's internals, not its API. Any error (an unknown column after an
+// upgrade, a refused request) makes the caller fall back to the public
+// list, which then costs one more request. A live test compares both
+// answers for every network of the daemon and of the test cluster, so an
+// Incus whose schema drifts fails that test rather than a user's plan.
+type NetworkDatabaseReader interface {
+	// NetworksFromDatabase returns what Networks returns for the managed
+	// networks, UsedBy left nil (unknown), as member sees them (the config keys of
+	// every member plus those of member; member is ignored on a single
+	// server). Unmanaged host interfaces are not listed.
+	NetworksFromDatabase(ctx context.Context, member string) ([]api.Network, error)
+}
+
+var _ NetworkDatabaseReader = (*Client)(nil)
+
+// KnownNetworkSchema reports whether the database of an Incus server of
+// this version has the network tables NetworksFromDatabase reads: Incus
+// 6.x (checked live on 6.0.4). Another major version uses the public list.
+func KnownNetworkSchema(serverVersion string) bool {
+	major, _, _ := strings.Cut(serverVersion, ".")
+	return major == "6"
+}
+
+// ErrNotLocal is NetworksFromDatabase's answer on a connection that is not
+// the local unix socket.
+var ErrNotLocal = errors.New("the Incus database is only read on the local unix socket")
+
+// networkTypes is Incus's numbering of network types in its database.
+var networkTypes = map[int]string{0: "bridge", 1: "macvlan", 2: "sriov", 3: "ovn", 4: "physical"}
+
+// networkStates is Incus's numbering of network states in its database.
+var networkStates = map[int]string{0: api.NetworkStatusPending, 1: api.NetworkStatusCreated, 2: api.NetworkStatusErrored}
+
+// sqlResult is one statement's answer from POST /internal/sql.
+type sqlResult struct {
+	Columns []string `json:"columns"`
+	Rows    [][]any  `json:"rows"`
+}
+
+// NetworksFromDatabase implements NetworkDatabaseReader. The config of a
+// network is its rows with no member (global keys) and those of the
+// member the request is served for, as GET /1.0/networks does; its
+// locations are the members it is defined on ("none" on a single
+// server, as there).
+func (c *Client) NetworksFromDatabase(ctx context.Context, member string) ([]api.Network, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, wrap(err, "listing", "networks", "", "")
+	}
+	if !c.local {
+		return nil, ErrNotLocal
+	}
+	// Incus splits the query on ";" and the text is SQL: the member name
+	// (from GET /1.0) goes in quoted, and a name that could escape its
+	// quotes is not sent at all.
+	if strings.ContainsAny(member, "';\\\x00") {
+		return nil, fmt.Errorf("listing networks: member name %q not usable in a query", member)
+	}
+	query := `SELECT n.name, n.description, n.type, n.state, c.key, c.value FROM networks n ` +
+		`JOIN projects p ON p.id = n.project_id ` +
+		`LEFT JOIN networks_config c ON c.network_id = n.id AND (c.node_id IS NULL OR c.node_id = ` +
+		`(SELECT id FROM nodes WHERE name = '` + member + `' OR (SELECT count(*) FROM nodes) = 1)) ` +
+		`WHERE p.name = 'default' ORDER BY n.name, c.key;` +
+		`SELECT n.name, d.name FROM networks n JOIN projects p ON p.id = n.project_id ` +
+		`JOIN networks_nodes nn ON nn.network_id = n.id JOIN nodes d ON d.id = nn.node_id ` +
+		`WHERE p.name = 'default' ORDER BY n.name, d.name`
+	body := map[string]string{"database": "global", "query": query}
+	resp, _, err := c.srv.RawQuery(http.MethodPost, "/internal/sql", body, "")
+	if err != nil {
+		return nil, wrap(err, "listing", "networks from the Incus database", "", "")
+	}
+	var batch struct {
+		Results []sqlResult `json:"Results"`
+	}
+	if err := json.Unmarshal(resp.Metadata, &batch); err != nil {
+		return nil, wrap(err, "listing", "networks from the Incus database", "", "")
+	}
+	nets, err := networksFromRows(batch.Results)
+	return nets, wrap(err, "listing", "networks from the Incus database", "", "")
+}
+
+// networksFromRows builds the networks from the answers of the two
+// statements of NetworksFromDatabase. Any unexpected shape is an error,
+// never a guess.
+func networksFromRows(res []sqlResult) ([]api.Network, error) {
+	if len(res) != 2 {
+		return nil, fmt.Errorf("%d results, want 2", len(res))
+	}
+	for i, want := range []int{6, 2} {
+		if len(res[i].Columns) != want {
+			return nil, fmt.Errorf("statement %d: %d columns, want %d", i+1, len(res[i].Columns), want)
+		}
+	}
+	byName := map[string]*api.Network{}
+	for _, r := range res[0].Rows {
+		name, ok1 := r[0].(string)
+		desc, ok2 := r[1].(string)
+		typ, ok3 := sqlInt(r[2])
+		state, ok4 := sqlInt(r[3])
+		if !ok1 || !ok2 || !ok3 || !ok4 {
+			return nil, fmt.Errorf("unexpected network row %v", r)
+		}
+		n := byName[name]
+		if n == nil {
+			n = &api.Network{Name: name, Managed: true, Type: networkTypes[typ], Status: networkStates[state],
+				Project: DefaultProject}
+			n.Description = desc
+			n.Config = map[string]string{}
+			n.Locations = []string{}
+			if n.Status == "" {
+				n.Status = api.NetworkStatusUnknown
+			}
+			byName[name] = n
+		}
+		if r[4] == nil { // a network with no config row
+			continue
+		}
+		key, ok1 := r[4].(string)
+		value, ok2 := r[5].(string)
+		if !ok1 || !ok2 {
+			return nil, fmt.Errorf("unexpected config row %v", r)
+		}
+		n.Config[key] = value
+	}
+	for _, r := range res[1].Rows {
+		name, ok1 := r[0].(string)
+		member, ok2 := r[1].(string)
+		if !ok1 || !ok2 {
+			return nil, fmt.Errorf("unexpected location row %v", r)
+		}
+		if n := byName[name]; n != nil {
+			n.Locations = append(n.Locations, member)
+		}
+	}
+	out := make([]api.Network, 0, len(byName))
+	for _, name := range slices.Sorted(maps.Keys(byName)) {
+		out = append(out, *byName[name])
+	}
+	return out, nil
+}
+
+// sqlInt reads an integer column, which JSON gives as a float64.
+func sqlInt(v any) (int, bool) {
+	f, ok := v.(float64)
+	if !ok || f != float64(int(f)) {
+		return 0, false
+	}
+	return int(f), true
+}

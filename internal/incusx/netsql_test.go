@@ -1,0 +1,127 @@
+package incusx
+
+import (
+	"context"
+	"errors"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/lxc/incus/v6/shared/api"
+)
+
+// TestNetworksFromDatabaseLive: on the real daemon, the database read
+// returns, for every managed network of the default project, exactly what
+// GET /1.0/networks?recursion=1 returns (name, description, type, status,
+// config, locations, project) but used_by, quotes and semicolons in
+// descriptions and values included; and it is one request.
+func TestNetworksFromDatabaseLive(t *testing.T) {
+	var log RequestLog
+	c := realServer(t, &log)
+	ctx := context.Background()
+	n := newNames(t)
+	t.Cleanup(func() { purge(t, c, []string{n.project}, []string{n.network, n.network + "b"}) })
+	must := func(what string, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+	must("create network", c.CreateNetwork(ctx, api.NetworksPost{Name: n.network, Type: "bridge", NetworkPut: api.NetworkPut{
+		Description: "it's a \"quoted\"; description",
+		Config:      map[string]string{"ipv4.address": n.gateway(), "ipv4.nat": "false", "ipv6.address": "none", "user.anklume.x": "a;b'c"}}}))
+	must("create network b", c.CreateNetwork(ctx, api.NetworksPost{Name: n.network + "b", Type: "bridge", NetworkPut: api.NetworkPut{
+		Config: map[string]string{"ipv4.address": "none", "ipv6.address": "none"}}}))
+	// A profile of another project on the bridge: it is in used_by, which
+	// the database read leaves out.
+	must("create project", c.CreateProject(ctx, api.ProjectsPost{Name: n.project, ProjectPut: api.ProjectPut{
+		Config: api.ConfigMap{"features.profiles": "true"}}}))
+	must("profile", c.srv.UseProject(n.project).CreateProfile(api.ProfilesPost{Name: "p", ProfilePut: api.ProfilePut{
+		Devices: map[string]map[string]string{"eth0": {"type": "nic", "network": n.network}}}}))
+	t.Cleanup(func() { _ = c.srv.UseProject(n.project).DeleteProfile("p") })
+
+	info, err := c.ServerInfo(ctx)
+	must("server info", err)
+	public, err := c.Networks(ctx)
+	must("public list", err)
+	log.Reset()
+	fromDB, err := c.NetworksFromDatabase(ctx, info.Environment.ServerName)
+	must("database read", err)
+	if got := log.Strings(); !slices.Equal(got, []string{"POST /internal/sql"}) {
+		t.Errorf("requests: %q", got)
+	}
+	var managed []api.Network
+	for _, p := range public {
+		if p.Managed {
+			p.UsedBy = nil
+			managed = append(managed, p)
+		}
+	}
+	if len(managed) < 2 {
+		t.Fatalf("public list has %d managed networks", len(managed))
+	}
+	if !reflect.DeepEqual(fromDB, managed) {
+		t.Errorf("database read differs from the public list:\n db:  %+v\n api: %+v", fromDB, managed)
+	}
+}
+
+// TestNetworksFromRows: the rows are turned into networks only when their
+// shape is the one expected; any other shape is an error, never a guess.
+func TestNetworksFromRows(t *testing.T) {
+	cols := func(n int) []string { return make([]string, n) }
+	good := []sqlResult{
+		{Columns: cols(6), Rows: [][]any{
+			{"a", "", 0.0, 1.0, "ipv4.address", "none"},
+			{"a", "", 0.0, 1.0, "ipv6.address", "none"},
+			{"b", "desc", 3.0, 0.0, nil, nil},
+			{"c", "", 9.0, 7.0, nil, nil},
+		}},
+		{Columns: cols(2), Rows: [][]any{{"a", "m1"}, {"a", "m2"}, {"b", "m1"}}},
+	}
+	nets, err := networksFromRows(good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []api.Network{
+		{Name: "a", Managed: true, Type: "bridge", Status: api.NetworkStatusCreated, Project: "default", Locations: []string{"m1", "m2"},
+			NetworkPut: api.NetworkPut{Config: map[string]string{"ipv4.address": "none", "ipv6.address": "none"}}},
+		{Name: "b", Managed: true, Type: "ovn", Status: api.NetworkStatusPending, Project: "default", Locations: []string{"m1"},
+			NetworkPut: api.NetworkPut{Description: "desc", Config: map[string]string{}}},
+		{Name: "c", Managed: true, Type: "", Status: api.NetworkStatusUnknown, Project: "default", Locations: []string{},
+			NetworkPut: api.NetworkPut{Config: map[string]string{}}},
+	}
+	if !reflect.DeepEqual(nets, want) {
+		t.Errorf("got  %+v\nwant %+v", nets, want)
+	}
+	for name, res := range map[string][]sqlResult{
+		"one result":        good[:1],
+		"extra column":      {{Columns: cols(7)}, good[1]},
+		"numeric name":      {{Columns: cols(6), Rows: [][]any{{1.0, "", 0.0, 1.0, nil, nil}}}, good[1]},
+		"fractional type":   {{Columns: cols(6), Rows: [][]any{{"a", "", 0.5, 1.0, nil, nil}}}, good[1]},
+		"key without value": {{Columns: cols(6), Rows: [][]any{{"a", "", 0.0, 1.0, "k", nil}}}, good[1]},
+		"bad location":      {good[0], {Columns: cols(2), Rows: [][]any{{"a", 1.0}}}},
+	} {
+		if _, err := networksFromRows(res); err == nil {
+			t.Errorf("%s: no error", name)
+		}
+	}
+}
+
+// TestNetworksFromDatabaseRefused: a connection that is not the local
+// socket, and a member name that could leave its quotes, are refused
+// before any request.
+func TestNetworksFromDatabaseRefused(t *testing.T) {
+	ctx := context.Background()
+	if _, err := (&Client{}).NetworksFromDatabase(ctx, "m1"); !errors.Is(err, ErrNotLocal) {
+		t.Errorf("remote: %v", err)
+	}
+	if _, err := (&Client{local: true}).NetworksFromDatabase(ctx, "m1'; DELETE FROM networks"); err == nil || !strings.Contains(err.Error(), "not usable") {
+		t.Errorf("quoted member: %v", err)
+	}
+	for v, want := range map[string]bool{"6.0.4": true, "6.23": true, "7.0": false, "": false, "60.1": false} {
+		if KnownNetworkSchema(v) != want {
+			t.Errorf("KnownNetworkSchema(%q) = %v", v, !want)
+		}
+	}
+}
