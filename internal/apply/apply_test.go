@@ -18,6 +18,7 @@ import (
 	"github.com/anklume/anklume/internal/hostdirs"
 	"github.com/anklume/anklume/internal/incusx"
 	"github.com/anklume/anklume/internal/plan"
+	"github.com/anklume/anklume/internal/reconcile"
 )
 
 // TestCreateOrder: on an empty server every object is created in priority
@@ -376,10 +377,11 @@ func TestContextFiles(t *testing.T) {
 	}
 }
 
-// TestContextInStartWorker: a container's context files are written by
-// the worker that starts it, just before its start (into the stopped
-// container), not in a phase after every start (with one job the log
-// alternates files, start, files, start).
+// TestContextInStartWorker: a container's context files are prepared by
+// the worker that starts it, just before its start, as templates Incus
+// renders inside the start (with one job the log alternates the metadata
+// PUT and the start), and no file request is made: the files are there
+// once each container runs.
 func TestContextInStartWorker(t *testing.T) {
 	s := desired(t, twoDomains)
 	f := incusx.NewFake()
@@ -392,13 +394,96 @@ func TestContextInStartWorker(t *testing.T) {
 		switch {
 		case strings.HasPrefix(q, "PUT ") && strings.Contains(q, "/state"):
 			seq = append(seq, "start")
-		case strings.HasPrefix(q, "POST ") && strings.Contains(q, "/files?") && strings.Contains(q, "path=%2Fetc%2Fanklume%2Fyolo"):
-			seq = append(seq, "files")
+		case strings.HasPrefix(q, "PUT ") && strings.Contains(q, "/metadata"):
+			seq = append(seq, "templates")
+		case strings.Contains(q, "/files?"):
+			seq = append(seq, "file request")
 		}
 	}
-	want := []string{"files", "start", "files", "start", "files", "start"}
+	want := []string{"templates", "start", "templates", "start", "templates", "start"}
 	if !slices.Equal(seq, want) {
 		t.Errorf("order %q, want %q", seq, want)
+	}
+	for _, n := range []string{"a/a1", "a/a2", "b/b1"} {
+		p, i, _ := strings.Cut(n, "/")
+		if file, ok := f.InstanceFile(p, i, ContextDir+"/absolute_level"); !ok || string(file.Content) != "1\n" || file.Mode != 0o644 {
+			t.Errorf("%s: absolute_level %+v %v", n, file, ok)
+		}
+	}
+}
+
+// TestContextTemplatesFallBack: a connection whose templates fail gets
+// the files through the file API before the start; a start that fails
+// with the templates in place (Incus cannot render a file under a
+// regular file /etc/anklume) is tried again without them, the files by
+// the file API, whose failure is only a warning.
+func TestContextTemplatesFallBack(t *testing.T) {
+	s := desired(t, twoDomains)
+	f := incusx.NewFake()
+	f.Fail("UpdateInstanceMetadata", "a/a1", errors.New("no templates here"))
+	r, out, errOut := run(t, blockContextDir{f, "b/b1"}, createPlan(s), func(o *Options) { o.Nesting = &Nesting{} })
+	if !r.OK() {
+		t.Fatalf("%+v\n%s\n%s", r.Failures, out, errOut)
+	}
+	if file, ok := f.InstanceFile("a", "a1", ContextDir+"/yolo"); !ok || string(file.Content) != "false\n" {
+		t.Errorf("a1 without templates: yolo %+v %v", file, ok)
+	}
+	if live := liveInst(t, f, "b", "b1"); live.Status != "Running" {
+		t.Errorf("b1 is %s", live.Status)
+	}
+	if !strings.Contains(errOut, "warning: instance b/b1: writing the nesting context: ") || strings.Count(errOut, "warning:") != 1 {
+		t.Errorf("stderr %q", errOut)
+	}
+	var starts int
+	for _, q := range writes(f) {
+		if strings.Contains(q, "/instances/b1/state") {
+			starts++
+		}
+	}
+	if starts != 2 {
+		t.Errorf("b1 started %d times, want 2 (with the templates, then without)", starts)
+	}
+}
+
+// blockContextDir puts a regular file at /etc/anklume into one stopped
+// container before its first start, as an image could.
+type blockContextDir struct {
+	*incusx.Fake
+	inst string
+}
+
+func (b blockContextDir) UpdateInstanceState(ctx context.Context, project, name string, put api.InstanceStatePut) error {
+	if project+"/"+name == b.inst && put.Action == incusx.ActionStart {
+		if _, ok := b.InstanceFile(project, name, ContextDir); !ok {
+			if err := b.WriteInstanceFile(ctx, project, name, ContextDir, []byte("x"), 0o644); err != nil {
+				return err
+			}
+		}
+	}
+	return b.Fake.UpdateInstanceState(ctx, project, name, put)
+}
+
+// TestContextCutBeforeStart: a run whose starts fail after the templates
+// were added leaves the containers never started; the next run, which
+// starts them, gives each the files of its own nesting level (the cut
+// run's level was another).
+func TestContextCutBeforeStart(t *testing.T) {
+	s := desired(t, twoDomains)
+	f := incusx.NewFake()
+	f.Fail("UpdateInstanceState", "", errors.New("connection lost"))
+	if r, _, _ := run(t, f, planFor(t, f, s, reconcile.Options{}), func(o *Options) { o.Nesting = &Nesting{Level: 7} }); r.OK() {
+		t.Fatal("the cut apply succeeded")
+	}
+	f.Fail("UpdateInstanceState", "", nil)
+	nest := func(o *Options) { o.Nesting = &Nesting{Level: 2} }
+	if r, out, errOut := run(t, f, planFor(t, f, s, reconcile.Options{}), nest); !r.OK() || errOut != "" {
+		t.Fatalf("re-run: %s\n%s", out, errOut)
+	}
+	for _, n := range []string{"a/a1", "a/a2", "b/b1"} {
+		p, i, _ := strings.Cut(n, "/")
+		if file, ok := f.InstanceFile(p, i, ContextDir+"/absolute_level"); !ok || string(file.Content) != "3\n" {
+			t.Errorf("%s: absolute_level %+v %v", n, file, ok)
+		}
 	}
 }
 
@@ -443,6 +528,7 @@ func TestCreateStartPipelined(t *testing.T) {
 func TestContextRetriedAfterStart(t *testing.T) {
 	s := desired(t, twoDomains)
 	f := incusx.NewFake()
+	f.Fail("UpdateInstanceMetadata", "b/b1", errors.New("busy"))
 	f.Fail("MakeInstanceDir", "b/b1", errors.New("busy"))
 	r, out, errOut := run(t, healOnStart{f}, createPlan(s), func(o *Options) { o.Nesting = &Nesting{} })
 	if !r.OK() || errOut != "" {
@@ -467,6 +553,7 @@ func (h healOnStart) UpdateInstanceState(ctx context.Context, project, name stri
 func TestContextFailureWarns(t *testing.T) {
 	s := desired(t, twoDomains)
 	f := incusx.NewFake()
+	f.Fail("UpdateInstanceMetadata", "b/b1", errors.New("agent gone"))
 	f.Fail("MakeInstanceDir", "b/b1", errors.New("agent gone"))
 	r, _, errOut := run(t, f, createPlan(s), func(o *Options) { o.Nesting = &Nesting{} })
 	if !r.OK() {

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/lxc/incus/v6/shared/api"
+
 	"github.com/anklume/anklume/compiler/emit/incus"
 	"github.com/anklume/anklume/internal/incusx"
 )
@@ -69,29 +71,70 @@ func (e *executor) context(ctx context.Context) {
 	WriteContext(ctx, e.opts, *e.opts.Nesting, targets)
 }
 
-// contextBeforeStart writes the context files of a container created in
-// this run (or never started since an earlier run created it) into the
-// stopped container, in the worker of its start step, just before the
-// start: Incus's file API works on a stopped container. The files are
-// there from the container's first start on, so a run cut at any point
-// converges with them: cut before the start, the next run still sees the
-// container never started (volatile.apply_template) and writes them again
-// before starting it; cut after it, they were written already. (Written
-// after the start, as the context phase of §9.9 once did, a cut between
-// the start and the files lost them for good: the next run sees a started
-// container and writes nothing.) A VM returns nil: its file API needs its
-// agent, so it keeps the phase after every start (context), and a cut
-// between a VM's start and its files still loses them until apply
-// --refresh-context. A failure is returned for contextAfterStart to retry.
-func (e *executor) contextBeforeStart(ctx context.Context, t ContextTarget) error {
+// contextBeforeStart prepares the context files of a container created
+// in this run (or never started since an earlier run created it) in the
+// worker of its start step, just before the start, so that the container
+// has them from its first start on. It adds them as templates that Incus
+// renders inside the first start itself (incusx.FirstStartWriter: three
+// plain requests, and no file server started in the container, which the
+// start would wait for), and reports templated; a connection without that
+// API, or a failure of it, writes them into the stopped container through
+// the file API in one SFTP session instead (Incus's file API works on a
+// stopped container). A VM returns nil: its file API needs its agent, so
+// it keeps the phase after every start (context).
+//
+// A run cut at any point converges with the files. Cut before the start,
+// the next run still sees the container never started
+// (volatile.apply_template is "create") and prepares them again, which
+// replaces the entries or rewrites the files; a cut between the template
+// file and the metadata entries leaves an unused template file, never an
+// entry without its template. Cut during or after the start, Incus
+// rendered the files before it dropped volatile.apply_template, in the
+// same start. (Written after the start, as the context phase of §9.9 once
+// did, a cut between the start and the files lost them for good: the next
+// run sees a started container and writes nothing.) A cut between a VM's
+// start and its files still loses them until apply --refresh-context.
+// A failure is returned for contextAfterStart to retry.
+func (e *executor) contextBeforeStart(ctx context.Context, t ContextTarget) (templated bool, err error) {
 	if e.opts.Nesting == nil || t.VM {
-		return nil
+		return false, nil
 	}
+	if fsw, ok := e.opts.Server.(incusx.FirstStartWriter); ok {
+		if err := fsw.WriteAtFirstStart(ctx, t.Project, t.Name, contextNewFiles(*e.opts.Nesting, t)); err == nil {
+			return true, nil
+		}
+	}
+	return false, e.contextByFiles(ctx, t)
+}
+
+// contextByFiles writes the context files of t through the file API.
+func (e *executor) contextByFiles(ctx context.Context, t ContextTarget) error {
 	fw, ok := e.opts.Server.(incusx.FileWriter)
 	if !ok {
 		return errors.New("the Incus connection has no file API")
 	}
 	return writeContext(ctx, fw, *e.opts.Nesting, t)
+}
+
+// startUntemplated is the second start of a container whose first one
+// failed with its context files as templates (first is that failure):
+// Incus fails a start on a template it cannot render (a regular file
+// where /etc/anklume should be a directory), and the context files are
+// never worth a failed start (their failure is a warning, §9.9). It drops
+// the entries, writes the files through the file API (the error it
+// returns is for contextAfterStart) and starts the container once more;
+// the start's error is that second start's, or first when the entries
+// cannot be dropped. A start that failed for another reason fails twice.
+func (e *executor) startUntemplated(ctx context.Context, t ContextTarget, first error) (ctxErr, err error) {
+	fsw, ok := e.opts.Server.(incusx.FirstStartWriter)
+	if !ok {
+		return nil, first
+	}
+	if err := fsw.DropFirstStartFiles(ctx, t.Project, t.Name); err != nil {
+		return nil, first
+	}
+	ctxErr = e.contextByFiles(ctx, t)
+	return ctxErr, e.srv().UpdateInstanceState(ctx, t.Project, t.Name, api.InstanceStatePut{Action: incusx.ActionStart})
 }
 
 // contextAfterStart retries, once the container runs, a write that failed
@@ -109,13 +152,20 @@ func (e *executor) contextAfterStart(ctx context.Context, t ContextTarget, first
 	}
 }
 
-// writeContext writes the directory and the four files into one instance,
-// in one session when the connection can (incusx.DirWriter).
-func writeContext(ctx context.Context, fw incusx.FileWriter, n Nesting, t ContextTarget) error {
+// contextNewFiles returns the four context files of t as files to write:
+// mode 0644, each value and a newline.
+func contextNewFiles(n Nesting, t ContextTarget) []incusx.NewFile {
 	var files []incusx.NewFile
 	for _, f := range ContextFiles(n, t.VM) {
 		files = append(files, incusx.NewFile{Path: f.Path, Content: []byte(f.Value + "\n"), Mode: 0o644})
 	}
+	return files
+}
+
+// writeContext writes the directory and the four files into one instance,
+// in one session when the connection can (incusx.DirWriter).
+func writeContext(ctx context.Context, fw incusx.FileWriter, n Nesting, t ContextTarget) error {
+	files := contextNewFiles(n, t)
 	if dw, ok := fw.(incusx.DirWriter); ok {
 		return dw.WriteInstanceDir(ctx, t.Project, t.Name, ContextDir, 0o755, files)
 	}

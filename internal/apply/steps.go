@@ -297,11 +297,18 @@ func (e *executor) instanceSteps(ch *change, add func(int, *change, string, func
 	}
 	start := func(ctx context.Context) error {
 		t := ContextTarget{Project: project, Name: name, VM: d.Type == "virtual-machine"}
-		var ctxErr error
+		var (
+			ctxErr    error
+			templated bool
+		)
 		if ch.created {
-			ctxErr = e.contextBeforeStart(ctx, t)
+			templated, ctxErr = e.contextBeforeStart(ctx, t)
 		}
-		if err := e.srv().UpdateInstanceState(ctx, project, name, api.InstanceStatePut{Action: incusx.ActionStart}); err != nil {
+		err := e.srv().UpdateInstanceState(ctx, project, name, api.InstanceStatePut{Action: incusx.ActionStart})
+		if err != nil && templated {
+			ctxErr, err = e.startUntemplated(ctx, t, err)
+		}
+		if err != nil {
 			return err
 		}
 		if ctxErr != nil {

@@ -107,6 +107,9 @@ type fkey struct{ op, name string }
 type fakeInstance struct {
 	inst  api.Instance
 	snaps []api.InstanceSnapshot
+	// firstStart holds the files its first start writes
+	// (WriteAtFirstStart).
+	firstStart []NewFile
 }
 
 // RequiredExtensions lists the API extensions NewFake's server advertises:
@@ -1499,6 +1502,9 @@ func (f *Fake) UpdateInstanceState(ctx context.Context, project, name string, re
 	case ActionStart:
 		if running {
 			return fail(statusErr(http.StatusInternalServerError, "The instance is already running"))
+		}
+		if err := f.renderFirstStart(fi); err != nil {
+			return fail(err)
 		}
 		f.setRunning(&fi.inst, true)
 	case ActionStop:
