@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -277,25 +278,96 @@ func (w *traceWriter) Write(p []byte) (int, error) {
 // the full config and devices, then start.
 func (e *benchEnv) direct(b *testing.B) {
 	b.Helper()
+	e.directOn(b, e.srv)
+}
+
+// directOn is direct through the connection srv.
+func (e *benchEnv) directOn(b *testing.B, srv *incusx.Client) {
+	b.Helper()
 	var xs []*incus.Instance
 	for _, p := range e.state.Projects {
 		xs = append(xs, p.Instances...)
 	}
 	err := forEach(xs, benchJobs, func(x *incus.Instance) error {
 		req := x.InstancesPost
-		src, err := e.srv.ResolveImage(x.Image)
+		src, err := srv.ResolveImage(x.Image)
 		if err != nil {
 			return err
 		}
 		req.Source, req.Start = src, false
-		if err := e.srv.CreateInstance(e.ctx, x.Project, req); err != nil {
+		if err := srv.CreateInstance(e.ctx, x.Project, req); err != nil {
 			return err
 		}
-		return e.srv.UpdateInstanceState(e.ctx, x.Project, x.Name, api.InstanceStatePut{Action: incusx.ActionStart})
+		return srv.UpdateInstanceState(e.ctx, x.Project, x.Name, api.InstanceStatePut{Action: incusx.ActionStart})
 	})
 	if err != nil {
 		b.Fatalf("direct creation: %v", err)
 	}
+}
+
+// countSides runs each side of the create benchmark once more, untimed,
+// through a socket proxy, and logs the requests each made, grouped by
+// method and path with the names and operation ids elided, each group
+// with the mean time Incus took to answer: where anklume's extra
+// requests are and what they cost.
+func (e *benchEnv) countSides(b *testing.B, created string) {
+	b.Helper()
+	count := func(side string, run func(sock string)) {
+		var log incusx.RequestLog
+		p, err := incusx.NewSocketProxy(incusSocket(), filepath.Join(b.TempDir(), "incus.socket"), &log)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer p.Close()
+		e.reset(b)
+		run(p.Path)
+		groups := map[string]int{}
+		took := map[string]time.Duration{}
+		for _, r := range log.Requests() {
+			g := requestGroup(r.String())
+			groups[g]++
+			took[g] += r.Duration
+		}
+		keys := make([]string, 0, len(groups))
+		for k := range groups {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		var lines strings.Builder
+		for _, k := range keys {
+			fmt.Fprintf(&lines, "  %4d  %7.3f s  %s\n", groups[k], took[k].Seconds()/float64(groups[k]), k)
+		}
+		b.Logf("%s: %d requests (count, mean answer time, request); load %s\n%s", side, log.Len(), loadAvg(), lines.String())
+	}
+	count("anklume apply", func(sock string) { e.apply(b, []string{"INCUS_SOCKET=" + sock}, created) })
+	count("raw API", func(sock string) {
+		srv, err := incusx.Connect(e.ctx, incusx.Options{Socket: sock})
+		if err != nil {
+			b.Fatal(err)
+		}
+		e.directOn(b, srv)
+	})
+}
+
+// requestGroup returns a logged request with the instance names and
+// operation ids in its path replaced by placeholders, and its query
+// dropped.
+func requestGroup(r string) string {
+	r, _, _ = strings.Cut(r, "?")
+	parts := strings.Split(r, "/")
+	for i := 1; i < len(parts); i++ {
+		switch parts[i-1] {
+		case "instances":
+			parts[i] = "<name>"
+		case "operations":
+			parts[i] = "<id>"
+		case "projects":
+			if strings.HasPrefix(parts[i], "anklume-lock") {
+				parts[i] = "<lock>"
+			}
+		}
+	}
+	return strings.Join(parts, "/")
 }
 
 // BenchmarkApply measures, on the real daemon, the creation of N
@@ -304,7 +376,9 @@ func (e *benchEnv) direct(b *testing.B) {
 // the Incus API by 4 goroutines (create stopped with the full config, then
 // start, as apply does), the two alternating ANKLUME_BENCH_ROUNDS times
 // (default 2) and printed per round with the load average, then the
-// ratio of the sums (issue 12: ≤ 1.1 for 30 containers); and a no-op apply
+// ratio of the sums (issue 12: ≤ 1.1 for 30 containers), then the
+// requests of each side, from one more untimed run of each through a
+// counting proxy (countSides); and a no-op apply
 // on those N containers with its API request count, counted by a proxy on
 // the socket (SPEC.md §9.1, §16 #63). The projects, bridges and profiles
 // exist before each timed run, created by the preseed, so that both sides
@@ -369,6 +443,7 @@ func BenchmarkApply(b *testing.B) {
 				b.ReportMetric(ank.Seconds()/raw.Seconds(), "anklume/raw")
 				b.ReportMetric(float64(n), "containers")
 				b.Logf("create %d containers, -j %d: anklume / raw API = %.2f (goal ≤ 1.1 for 30)", n, benchJobs, ank.Seconds()/raw.Seconds())
+				e.countSides(b, created)
 			})
 			b.Run("noop/anklume", func(b *testing.B) {
 				b.StopTimer()
