@@ -5,7 +5,9 @@
 // the next run fetches it again.
 //
 // The cache directory is $XDG_CACHE_HOME/anklume, else ~/.cache/anklume
-// (Default). Each entry is one file, metadata-<key>.json, written to a
+// (Default). An entry keeps the key names of each group, without their
+// descriptions (all a plan reads). Each entry is one file,
+// metadata-<key>.json, written to a
 // temporary file in the same directory and renamed over the entry, so a
 // reader sees the old file or the new one, never a part. An entry that
 // cannot be read or decoded is a miss: the caller fetches again and
@@ -21,6 +23,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/lxc/incus/v6/shared/api"
@@ -41,12 +44,16 @@ func Default(getenv func(string) string) Cache {
 	return Cache{Dir: cachedir.Dir(getenv)}
 }
 
-// entryFormat names what an entry holds (what reconcile's keysOnly
-// passes to Store). It is part of the key, so that an entry written in
-// another form is never read: entries of the anklume before this one held
-// the whole 68 KB answer, which every plan then decoded. Changing what is
-// stored means changing it.
-const entryFormat = "instance and device key names"
+// entryFormat names what an entry holds. It is part of the key, so that
+// an entry written in another form is never read: entries of earlier
+// builds held the whole 68 KB answer, then every key with empty
+// descriptions (12 KB of nested objects); every plan decoded them.
+// Changing what is stored means changing it.
+const entryFormat = "key names by entity and group"
+
+// entry is what a file holds: the key names of each group of each
+// entity, sorted; no descriptions.
+type entry map[api.MetadataConfigEntityName]map[api.MetadataConfigGroupName][]string
 
 // Key is the cache key of a server: a hash of its version and API
 // extensions (and of the entry format).
@@ -61,7 +68,8 @@ func (c Cache) path(key string) string {
 }
 
 // Load returns the entry of key, or false when there is none or it is
-// unreadable.
+// unreadable. It holds key names only: each group's keys come back in one
+// map, with empty descriptions.
 func (c Cache) Load(key string) (*api.MetadataConfiguration, bool) {
 	if c.Dir == "" {
 		return nil, false
@@ -70,19 +78,47 @@ func (c Cache) Load(key string) (*api.MetadataConfiguration, bool) {
 	if err != nil {
 		return nil, false
 	}
-	var m api.MetadataConfiguration
-	if err := json.Unmarshal(b, &m); err != nil || m.Config == nil {
+	var e entry
+	if err := json.Unmarshal(b, &e); err != nil || e == nil {
 		return nil, false
 	}
-	return &m, true
+	m := &api.MetadataConfiguration{Config: make(api.MetadataConfig, len(e))}
+	for entity, groups := range e {
+		gs := make(map[api.MetadataConfigGroupName]api.MetadataConfigGroup, len(groups))
+		for group, names := range groups {
+			keys := make(map[string]api.MetadataConfigKey, len(names))
+			for _, n := range names {
+				keys[n] = api.MetadataConfigKey{}
+			}
+			gs[group] = api.MetadataConfigGroup{Keys: []map[string]api.MetadataConfigKey{keys}}
+		}
+		m.Config[entity] = gs
+	}
+	return m, true
 }
 
-// Store writes the entry of key (temporary file, then rename).
+// Store writes the key names of m under key (temporary file, then
+// rename).
 func (c Cache) Store(key string, m *api.MetadataConfiguration) error {
 	if c.Dir == "" {
 		return nil
 	}
-	b, err := json.Marshal(m)
+	e := entry{}
+	for entity, groups := range m.Config {
+		gs := make(map[api.MetadataConfigGroupName][]string, len(groups))
+		for group, g := range groups {
+			names := []string{}
+			for _, k := range g.Keys {
+				for n := range k {
+					names = append(names, n)
+				}
+			}
+			slices.Sort(names)
+			gs[group] = names
+		}
+		e[entity] = gs
+	}
+	b, err := json.Marshal(e)
 	if err != nil {
 		return fmt.Errorf("caching the configuration metadata: %w", err)
 	}

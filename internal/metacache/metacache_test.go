@@ -1,8 +1,12 @@
 package metacache
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/lxc/incus/v6/shared/api"
@@ -52,5 +56,57 @@ func TestStoreLoad(t *testing.T) {
 	}
 	if _, ok := (Cache{}).Load("k"); ok {
 		t.Fatal("zero cache hit")
+	}
+}
+
+// TestNamesRoundTrip: an entry gives back the key names of every group,
+// without descriptions, and is small; a file of another shape (the full
+// answer of earlier builds) is a miss.
+func TestNamesRoundTrip(t *testing.T) {
+	c := Cache{Dir: t.TempDir()}
+	d := api.MetadataConfigKey{LongDescription: "a long text", Type: "string"}
+	m := &api.MetadataConfiguration{Config: api.MetadataConfig{
+		"instance": {"resource-limits": {Keys: []map[string]api.MetadataConfigKey{{"limits.cpu": d}, {"limits.memory": d}}}},
+		"devices":  {"disk": {Keys: []map[string]api.MetadataConfigKey{{"path": d, "source": d}}}, "none": {}},
+	}}
+	if err := c.Store("k", m); err != nil {
+		t.Fatal(err)
+	}
+	got, ok := c.Load("k")
+	if !ok {
+		t.Fatal("miss")
+	}
+	names := func(m *api.MetadataConfiguration, bare bool) map[string][]string {
+		out := map[string][]string{}
+		for e, gs := range m.Config {
+			for g, grp := range gs {
+				id := string(e) + "/" + string(g)
+				out[id] = []string{}
+				for _, k := range grp.Keys {
+					for n, v := range k {
+						if bare && v != (api.MetadataConfigKey{}) {
+							t.Errorf("%s %s: description kept", id, n)
+						}
+						out[id] = append(out[id], n)
+					}
+				}
+				slices.Sort(out[id])
+			}
+		}
+		return out
+	}
+	if g, w := names(got, true), names(m, false); !reflect.DeepEqual(g, w) {
+		t.Errorf("names %v, want %v", g, w)
+	}
+	b, _ := os.ReadFile(filepath.Join(c.Dir, "metadata-k.json"))
+	if strings.Contains(string(b), "long text") {
+		t.Errorf("entry %s", b)
+	}
+	full, _ := json.Marshal(m)
+	if err := os.WriteFile(filepath.Join(c.Dir, "metadata-old.json"), full, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := c.Load("old"); ok {
+		t.Error("an entry of another shape was read")
 	}
 }

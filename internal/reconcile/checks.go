@@ -131,19 +131,30 @@ func deviceTypes(group string) []string {
 }
 
 // metaMatch reports whether key matches a listed key: a `*` or `<name>`
-// segment matches any text in that segment, and a final `*` the rest.
+// segment matches any text in that segment, and a final `*` the rest. It
+// walks both strings segment by segment without splitting them: a plan
+// calls it for every config key of every instance against every listed
+// key.
 func metaMatch(listed, key string) bool {
-	ls, ks := strings.Split(listed, "."), strings.Split(key, ".")
-	for i, l := range ls {
-		wild := l == "*" || (strings.HasPrefix(l, "<") && strings.HasSuffix(l, ">"))
-		if i == len(ls)-1 && l == "*" {
-			return len(ks) >= len(ls)
+	keyLeft := true // key has a segment left
+	for {
+		l, lrest, lmore := strings.Cut(listed, ".")
+		if !lmore && l == "*" {
+			return keyLeft
 		}
-		if i >= len(ks) || (!wild && l != ks[i]) {
+		if !keyLeft {
 			return false
 		}
+		k, krest, kmore := strings.Cut(key, ".")
+		wild := l == "*" || (strings.HasPrefix(l, "<") && strings.HasSuffix(l, ">"))
+		if !wild && l != k {
+			return false
+		}
+		if !lmore {
+			return !kmore
+		}
+		listed, key, keyLeft = lrest, krest, kmore
 	}
-	return len(ks) == len(ls)
 }
 
 // known reports whether key is listed.
