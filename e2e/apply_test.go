@@ -198,6 +198,23 @@ func TestApplyLive(t *testing.T) {
 	}
 	noChanges("after the bridge drift fix")
 
+	// Project drift: restricted.snapshots flipped by hand is seen (the
+	// projects are read from the database too) and put back.
+	snaps := strings.TrimSpace(mustRun(t, "", "incus", "project", "get", "ap-admin", "restricted.snapshots"))
+	flip = map[string]string{"allow": "block"}[snaps]
+	if flip == "" {
+		flip = "allow"
+	}
+	mustRun(t, "", "incus", "project", "set", "ap-admin", "restricted.snapshots="+flip)
+	out, errOut, code = anklume(t, dir, applyArgs...)
+	if code != 0 || !strings.Contains(out, "~ project ap-admin") {
+		t.Errorf("project drift apply: exit %d\n%s\n%s", code, out, errOut)
+	}
+	if got := strings.TrimSpace(mustRun(t, "", "incus", "project", "get", "ap-admin", "restricted.snapshots")); got != snaps {
+		t.Errorf("after project drift apply: restricted.snapshots=%q, want %q", got, snaps)
+	}
+	noChanges("after the project drift fix")
+
 	// Orphan (#60): a removed unprotected machine is deleted.
 	if err := os.WriteFile(psot, []byte(strings.Replace(applyPSOT, "      ap-a2: {}\n", "", 1)), 0o644); err != nil {
 		t.Fatal(err)

@@ -200,7 +200,7 @@ func TestClusterApplyLive(t *testing.T) {
 		}
 	}
 	planEmpty("after the first apply")
-	sameNetworksFromDatabase(t)
+	sameAsDatabase(t)
 	statusShows(t, dir, map[string]string{"cl-a": "m1: online", "cl-b": member["cl-b"] + ": online",
 		"cl-c": member["cl-c"] + ": online", "cl-d": "m1: online"})
 
@@ -403,12 +403,13 @@ func domainBlock(psot, d string) string {
 	return b.String()
 }
 
-// sameNetworksFromDatabase checks, on the daemon INCUS_SOCKET points at,
-// that the database read of the bridges a plan uses on the local socket
-// (incusx.NetworkDatabaseReader) returns what GET /1.0/networks?recursion=1
-// returns for every managed network, used_by aside: on a cluster, the
-// member-specific keys of the member asked and every member in locations.
-func sameNetworksFromDatabase(t *testing.T) {
+// sameAsDatabase checks, on the daemon INCUS_SOCKET points at, that the
+// database reads a plan uses on the local socket (incusx.DatabaseReader)
+// return what GET /1.0/networks?recursion=1 returns for every managed
+// network (on a cluster, the member-specific keys of the member asked and
+// every member in locations) and what GET /1.0/projects?recursion=1
+// returns, used_by aside.
+func sameAsDatabase(t *testing.T) {
 	t.Helper()
 	ctx := context.Background()
 	c, err := incusx.Connect(ctx, incusx.Options{})
@@ -437,5 +438,19 @@ func sameNetworksFromDatabase(t *testing.T) {
 	if len(managed) == 0 || !reflect.DeepEqual(fromDB, managed) {
 		t.Errorf("bridges read from the database on %s differ from the public list:\n db:  %+v\n api: %+v",
 			info.Environment.ServerName, fromDB, managed)
+	}
+	projects, err := c.Projects(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range projects {
+		projects[i].UsedBy = nil
+	}
+	projectsDB, err := c.ProjectsFromDatabase(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(projectsDB, projects) {
+		t.Errorf("projects read from the database differ from the public list:\n db:  %+v\n api: %+v", projectsDB, projects)
 	}
 }

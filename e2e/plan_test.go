@@ -185,8 +185,9 @@ func synthPSOT(nd, nm int) string {
 // on the socket: 1 × 1 and 3 × 3 make the same requests, exactly those of
 // §9.1 (SPEC.md §16 #63; 20 × 10 is counted on the fake in
 // internal/reconcile), GET /1.0 first and the others at once (compared in
-// sorted order), the bridges read from the Incus database in place of
-// GET /1.0/networks?recursion=1 (reconcile.Observe says why). The
+// sorted order), the bridges and the projects read from the Incus
+// database in place of GET /1.0/networks?recursion=1 and
+// GET /1.0/projects?recursion=1 (reconcile.Observe says why). The
 // configuration metadata is fetched on a cold cache only: a second plan
 // with the same cache directory reads it from disk.
 func TestPlanRequestCount(t *testing.T) {
@@ -227,10 +228,10 @@ func TestPlanRequestCount(t *testing.T) {
 		"GET /1.0/instances?all-projects=true&recursion=1",
 		"GET /1.0/metadata/configuration",
 		"GET /1.0/profiles?all-projects=true&recursion=1",
-		"GET /1.0/projects?recursion=1",
 		"GET /1.0/storage-pools/default/volumes/custom?all-projects=true&recursion=1",
 		"GET /1.0/storage-pools?recursion=1",
-		"POST /internal/sql", // the bridges, read from the database on the local socket
+		"POST /internal/sql", // the bridges and the projects, read from the
+		"POST /internal/sql", // database on the local socket
 	}
 	warm := count(synthPSOT(1, 1), cache)
 	if w := slices.DeleteFunc(slices.Clone(want), func(r string) bool { return r == "GET /1.0/metadata/configuration" }); !slices.Equal(warm, w) {

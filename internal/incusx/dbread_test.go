@@ -116,12 +116,71 @@ func TestNetworksFromDatabaseRefused(t *testing.T) {
 	if _, err := (&Client{}).NetworksFromDatabase(ctx, "m1"); !errors.Is(err, ErrNotLocal) {
 		t.Errorf("remote: %v", err)
 	}
+	if _, err := (&Client{}).ProjectsFromDatabase(ctx); !errors.Is(err, ErrNotLocal) {
+		t.Errorf("remote projects: %v", err)
+	}
 	if _, err := (&Client{local: true}).NetworksFromDatabase(ctx, "m1'; DELETE FROM networks"); err == nil || !strings.Contains(err.Error(), "not usable") {
 		t.Errorf("quoted member: %v", err)
 	}
 	for v, want := range map[string]bool{"6.0.4": true, "6.23": true, "7.0": false, "": false, "60.1": false} {
-		if KnownNetworkSchema(v) != want {
-			t.Errorf("KnownNetworkSchema(%q) = %v", v, !want)
+		if KnownSchema(v) != want {
+			t.Errorf("KnownSchema(%q) = %v", v, !want)
+		}
+	}
+}
+
+// TestProjectsFromDatabaseLive: on the real daemon, the database read of
+// the projects equals GET /1.0/projects?recursion=1 but used_by, for a
+// project with a quoted, semicolon-laden description and config value
+// among them, in one request.
+func TestProjectsFromDatabaseLive(t *testing.T) {
+	var log RequestLog
+	c := realServer(t, &log)
+	ctx := context.Background()
+	n := newNames(t)
+	t.Cleanup(func() { purge(t, c, []string{n.project}, nil) })
+	if err := c.CreateProject(ctx, api.ProjectsPost{Name: n.project, ProjectPut: api.ProjectPut{
+		Description: "it's; \"x\"", Config: api.ConfigMap{"features.profiles": "true", "user.anklume.x": "a;b'c"}}}); err != nil {
+		t.Fatal(err)
+	}
+	public, err := c.Projects(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log.Reset()
+	fromDB, err := c.ProjectsFromDatabase(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := log.Strings(); !slices.Equal(got, []string{"POST /internal/sql"}) {
+		t.Errorf("requests: %q", got)
+	}
+	for i := range public {
+		public[i].UsedBy = nil
+	}
+	if len(public) < 2 || !reflect.DeepEqual(fromDB, public) {
+		t.Errorf("database read differs from the public list:\n db:  %+v\n api: %+v", fromDB, public)
+	}
+}
+
+// TestProjectsFromRows: rows in, projects out; another shape is an error.
+func TestProjectsFromRows(t *testing.T) {
+	got, err := projectsFromRows([]sqlResult{{Columns: make([]string, 4), Rows: [][]any{
+		{"a", "", "features.images", "false"}, {"a", "", "user.x", "1"}, {"b", "d", nil, nil}}}})
+	want := []api.Project{
+		{Name: "a", ProjectPut: api.ProjectPut{Config: map[string]string{"features.images": "false", "user.x": "1"}}},
+		{Name: "b", ProjectPut: api.ProjectPut{Description: "d", Config: map[string]string{}}},
+	}
+	if err != nil || !reflect.DeepEqual(got, want) {
+		t.Errorf("got %+v, %v", got, err)
+	}
+	for name, res := range map[string][]sqlResult{
+		"no result":     nil,
+		"three columns": {{Columns: make([]string, 3)}},
+		"numeric value": {{Columns: make([]string, 4), Rows: [][]any{{"a", "", "k", 1.0}}}},
+	} {
+		if _, err := projectsFromRows(res); err == nil {
+			t.Errorf("%s: no error", name)
 		}
 	}
 }

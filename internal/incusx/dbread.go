@@ -13,8 +13,8 @@ import (
 	"github.com/lxc/incus/v6/shared/api"
 )
 
-// NetworkDatabaseReader lists the managed networks of the default project
-// without their used_by, from the Incus database.
+// DatabaseReader lists the managed networks of the default project and
+// the projects without their used_by, from the Incus database.
 //
 // Why: Incus (6.0, and 6.23 still) computes used_by for every network that
 // GET /1.0/networks?recursion=1 returns, and for each network it walks
@@ -32,26 +32,34 @@ import (
 // local unix socket gives its users (root and the incus-admin group).
 //
 // Where it is used (reconcile.Observe): on the local unix socket of an
-// Incus 6.x server only (KnownNetworkSchema), since the tables are
+// Incus 6.x server only (KnownSchema), since the tables are
 // Incus's internals, not its API. Any error (an unknown column after an
 // upgrade, a refused request) makes the caller fall back to the public
 // list, which then costs one more request. A live test compares both
 // answers for every network of the daemon and of the test cluster, so an
 // Incus whose schema drifts fails that test rather than a user's plan.
-type NetworkDatabaseReader interface {
+type DatabaseReader interface {
 	// NetworksFromDatabase returns what Networks returns for the managed
 	// networks, UsedBy left nil (unknown), as member sees them (the config keys of
 	// every member plus those of member; member is ignored on a single
 	// server). Unmanaged host interfaces are not listed.
 	NetworksFromDatabase(ctx context.Context, member string) ([]api.Network, error)
+	// ProjectsFromDatabase returns what Projects returns, UsedBy left nil
+	// (unknown). GET /1.0/projects?recursion=1 computes every project's
+	// used_by, which lists every instance, profile, volume and image URL
+	// of it: about 0.6 s of the daemon's time on the 300-instance lab,
+	// spent while the instance list, which a plan cannot do without,
+	// needs the same two cores.
+	ProjectsFromDatabase(ctx context.Context) ([]api.Project, error)
 }
 
-var _ NetworkDatabaseReader = (*Client)(nil)
+var _ DatabaseReader = (*Client)(nil)
 
-// KnownNetworkSchema reports whether the database of an Incus server of
-// this version has the network tables NetworksFromDatabase reads: Incus
-// 6.x (checked live on 6.0.4). Another major version uses the public list.
-func KnownNetworkSchema(serverVersion string) bool {
+// KnownSchema reports whether the database of an Incus server of this
+// version has the network and project tables DatabaseReader reads: Incus
+// 6.x (checked live on 6.0.4). Another major version uses the public
+// lists.
+func KnownSchema(serverVersion string) bool {
 	major, _, _ := strings.Cut(serverVersion, ".")
 	return major == "6"
 }
@@ -72,7 +80,7 @@ type sqlResult struct {
 	Rows    [][]any  `json:"rows"`
 }
 
-// NetworksFromDatabase implements NetworkDatabaseReader. The config of a
+// NetworksFromDatabase implements DatabaseReader. The config of a
 // network is its rows with no member (global keys) and those of the
 // member the request is served for, as GET /1.0/networks does; its
 // locations are the members it is defined on ("none" on a single
@@ -98,19 +106,75 @@ func (c *Client) NetworksFromDatabase(ctx context.Context, member string) ([]api
 		`SELECT n.name, d.name FROM networks n JOIN projects p ON p.id = n.project_id ` +
 		`JOIN networks_nodes nn ON nn.network_id = n.id JOIN nodes d ON d.id = nn.node_id ` +
 		`WHERE p.name = 'default' ORDER BY n.name, d.name`
+	res, err := c.sql(query)
+	if err != nil {
+		return nil, wrap(err, "listing", "networks from the Incus database", "", "")
+	}
+	nets, err := networksFromRows(res)
+	return nets, wrap(err, "listing", "networks from the Incus database", "", "")
+}
+
+// ProjectsFromDatabase implements DatabaseReader.
+func (c *Client) ProjectsFromDatabase(ctx context.Context) ([]api.Project, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, wrap(err, "listing", "projects", "", "")
+	}
+	if !c.local {
+		return nil, ErrNotLocal
+	}
+	res, err := c.sql(`SELECT p.name, p.description, c.key, c.value FROM projects p ` +
+		`LEFT JOIN projects_config c ON c.project_id = p.id ORDER BY p.name, c.key`)
+	if err != nil {
+		return nil, wrap(err, "listing", "projects from the Incus database", "", "")
+	}
+	projects, err := projectsFromRows(res)
+	return projects, wrap(err, "listing", "projects from the Incus database", "", "")
+}
+
+// sql runs read-only statements (SELECT; separated by ";") on the global
+// database with one POST /internal/sql and returns one result each.
+func (c *Client) sql(query string) ([]sqlResult, error) {
 	body := map[string]string{"database": "global", "query": query}
 	resp, _, err := c.srv.RawQuery(http.MethodPost, "/internal/sql", body, "")
 	if err != nil {
-		return nil, wrap(err, "listing", "networks from the Incus database", "", "")
+		return nil, err
 	}
 	var batch struct {
 		Results []sqlResult `json:"Results"`
 	}
 	if err := json.Unmarshal(resp.Metadata, &batch); err != nil {
-		return nil, wrap(err, "listing", "networks from the Incus database", "", "")
+		return nil, err
 	}
-	nets, err := networksFromRows(batch.Results)
-	return nets, wrap(err, "listing", "networks from the Incus database", "", "")
+	return batch.Results, nil
+}
+
+// projectsFromRows builds the projects from the answer of
+// ProjectsFromDatabase's statement; any unexpected shape is an error.
+func projectsFromRows(res []sqlResult) ([]api.Project, error) {
+	if len(res) != 1 || len(res[0].Columns) != 4 {
+		return nil, errors.New("unexpected answer shape")
+	}
+	var out []api.Project
+	for _, r := range res[0].Rows {
+		name, ok1 := r[0].(string)
+		desc, ok2 := r[1].(string)
+		if !ok1 || !ok2 {
+			return nil, fmt.Errorf("unexpected project row %v", r)
+		}
+		if len(out) == 0 || out[len(out)-1].Name != name {
+			out = append(out, api.Project{Name: name, ProjectPut: api.ProjectPut{Description: desc, Config: map[string]string{}}})
+		}
+		if r[2] == nil { // a project with no config row
+			continue
+		}
+		key, ok1 := r[2].(string)
+		value, ok2 := r[3].(string)
+		if !ok1 || !ok2 {
+			return nil, fmt.Errorf("unexpected config row %v", r)
+		}
+		out[len(out)-1].Config[key] = value
+	}
+	return out, nil
 }
 
 // networksFromRows builds the networks from the answers of the two
