@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -407,7 +408,7 @@ func domainBlock(psot, d string) string {
 // database reads a plan uses on the local socket (incusx.DatabaseReader)
 // return what GET /1.0/networks?recursion=1 returns for every managed
 // network (on a cluster, the member-specific keys of the member asked and
-// every member in locations) and what GET /1.0/projects?recursion=1
+// every member in locations, in any order) and what GET /1.0/projects?recursion=1
 // returns, used_by aside.
 func sameAsDatabase(t *testing.T) {
 	t.Helper()
@@ -432,6 +433,7 @@ func sameAsDatabase(t *testing.T) {
 	for _, n := range public {
 		if n.Managed {
 			n.UsedBy = nil
+			slices.Sort(n.Locations) // Incus lists them in map order
 			managed = append(managed, n)
 		}
 	}

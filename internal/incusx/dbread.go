@@ -83,8 +83,8 @@ type sqlResult struct {
 // NetworksFromDatabase implements DatabaseReader. The config of a
 // network is its rows with no member (global keys) and those of the
 // member the request is served for, as GET /1.0/networks does; its
-// locations are the members it is defined on ("none" on a single
-// server, as there).
+// locations are the members it is defined on, sorted by name (Incus
+// lists them in no set order; "none" on a single server, as there).
 func (c *Client) NetworksFromDatabase(ctx context.Context, member string) ([]api.Network, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, wrap(err, "listing", "networks", "", "")
