@@ -61,16 +61,18 @@ func HasHeader(p string, content []byte) bool {
 		}
 		return true
 	}
-	text := string(content)
-	if strings.HasPrefix(text, "#!") {
-		i := strings.IndexByte(text, '\n')
+	// Byte slices throughout: the content (a role's file can be large)
+	// is never copied to read its first lines.
+	text := content
+	if bytes.HasPrefix(text, []byte("#!")) {
+		i := bytes.IndexByte(text, '\n')
 		if i < 0 {
 			return false
 		}
 		text = text[i+1:]
 	}
-	first, _, _ := strings.Cut(text, "\n")
-	return strings.TrimRight(first, "\r") == headerLine(p)
+	first, _, _ := bytes.Cut(text, []byte("\n"))
+	return string(bytes.TrimRight(first, "\r")) == headerLine(p)
 }
 
 // AddHeader returns content with the header of §6.2 added for the
@@ -99,12 +101,15 @@ func AddHeader(p string, content []byte) []byte {
 		return append(out, rest...)
 	}
 	line := headerLine(p) + "\n"
+	out := make([]byte, 0, len(content)+len(line)+1) // one copy of content
 	if bytes.HasPrefix(content, []byte("#!")) {
 		i := bytes.IndexByte(content, '\n')
 		if i < 0 {
-			return []byte(string(content) + "\n" + line)
+			out = append(append(out, content...), '\n')
+			return append(out, line...)
 		}
-		return []byte(string(content[:i+1]) + line + string(content[i+1:]))
+		out = append(append(out, content[:i+1]...), line...)
+		return append(out, content[i+1:]...)
 	}
-	return []byte(line + string(content))
+	return append(append(out, line...), content...)
 }

@@ -17,6 +17,9 @@ func TestHeader(t *testing.T) {
 		{"roles/x/files/script.sh", "#!/bin/sh\n", "#!/bin/sh\n"},
 		{"roles/x/files/sub/data", "x", "x"},
 		{"empty.yml", "", Header + "\n"},
+		{"bin/tool.py", "#!/usr/bin/python3", "#!/usr/bin/python3\n" + Header + "\n"},
+		{"crlf.yml", Header + "\r\n- hosts: all\r\n", Header + "\r\n- hosts: all\r\n"},
+		{"shebang.sh", "#!/bin/sh\n" + Header + "\r\necho\n", "#!/bin/sh\n" + Header + "\r\necho\n"},
 	}
 	for _, tt := range tests {
 		got := string(AddHeader(tt.path, []byte(tt.in)))
