@@ -380,7 +380,7 @@ func TestContextFiles(t *testing.T) {
 // TestContextInStartWorker: a container's context files are prepared by
 // the worker that starts it, just before its start, as templates Incus
 // renders inside the start (with one job the log alternates the metadata
-// PUT and the start), and no file request is made: the files are there
+// PATCH and the start), and no file request is made: the files are there
 // once each container runs.
 func TestContextInStartWorker(t *testing.T) {
 	s := desired(t, twoDomains)
@@ -394,7 +394,7 @@ func TestContextInStartWorker(t *testing.T) {
 		switch {
 		case strings.HasPrefix(q, "PUT ") && strings.Contains(q, "/state"):
 			seq = append(seq, "start")
-		case strings.HasPrefix(q, "PUT ") && strings.Contains(q, "/metadata"):
+		case strings.HasPrefix(q, "PATCH ") && strings.Contains(q, "/metadata"):
 			seq = append(seq, "templates")
 		case strings.Contains(q, "/files?"):
 			seq = append(seq, "file request")

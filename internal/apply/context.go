@@ -75,7 +75,7 @@ func (e *executor) context(ctx context.Context) {
 // in this run (or never started since an earlier run created it) in the
 // worker of its start step, just before the start, so that the container
 // has them from its first start on. It adds them as templates that Incus
-// renders inside the first start itself (incusx.FirstStartWriter: three
+// renders inside the first start itself (incusx.FirstStartWriter: two
 // plain requests, and no file server started in the container, which the
 // start would wait for), and reports templated; a connection without that
 // API, or a failure of it, writes them into the stopped container through

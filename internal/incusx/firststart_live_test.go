@@ -3,6 +3,8 @@ package incusx
 import (
 	"context"
 	"io"
+	"maps"
+	"strings"
 	"testing"
 
 	"github.com/lxc/incus/v6/shared/api"
@@ -11,12 +13,15 @@ import (
 // TestWriteAtFirstStartLive: on the real daemon, the files added with
 // WriteAtFirstStart to a never started container are there once it runs,
 // owned by root with their modes, in a directory of mode 0755, with
-// content that looks like template markup written verbatim; the image's
-// own templates are kept; written twice, the second version wins; and
+// content that looks like template markup written verbatim, by two
+// requests each time (the template file and a PATCH of the metadata);
+// the image's own entries and fields are kept (its entry rendered too);
+// written twice, the second version wins; and
 // DropFirstStartFiles leaves a second container's start with no file and
 // no entry of ours.
 func TestWriteAtFirstStartLive(t *testing.T) {
-	c := realServer(t, &RequestLog{})
+	var log RequestLog
+	c := realServer(t, &log)
 	ctx := context.Background()
 	n := newNames(t)
 	t.Cleanup(func() { purge(t, c, []string{n.project}, nil) })
@@ -36,8 +41,17 @@ func TestWriteAtFirstStartLive(t *testing.T) {
 			Source: src, InstancePut: api.InstancePut{Devices: map[string]map[string]string{
 				"root": {"type": "disk", "pool": "default", "path": "/"}}}}))
 	}
-	before, _, err := srv.GetInstanceMetadata("c1")
+	// An entry of the image's own (busybox has none): kept, as the
+	// image's architecture and properties.
+	before, etag, err := srv.GetInstanceMetadata("c1")
 	must("metadata", err)
+	if before.Templates == nil {
+		before.Templates = map[string]*api.ImageMetadataTemplate{}
+	}
+	before.Templates["/etc/own"] = &api.ImageMetadataTemplate{When: []string{"create"}, Template: "own.tpl"}
+	must("own template", srv.CreateInstanceTemplateFile("c1", "own.tpl", strings.NewReader("own {{ instance.name }}\n")))
+	must("own entry", srv.UpdateInstanceMetadata("c1", *before, etag))
+	log.Reset()
 	files := func(a string) []NewFile {
 		return []NewFile{
 			{Path: "/etc/fsx/deeper/a", Content: []byte(a), Mode: 0o600},
@@ -46,12 +60,23 @@ func TestWriteAtFirstStartLive(t *testing.T) {
 	}
 	must("first write", c.WriteAtFirstStart(ctx, n.project, "c1", files("first, longer\n")))
 	must("second write", c.WriteAtFirstStart(ctx, n.project, "c1", files("2\n")))
+	var writes []string
+	for _, r := range log.Strings() {
+		writes = append(writes, strings.SplitN(r, "?", 2)[0])
+	}
+	want := "POST /1.0/instances/c1/metadata/templates PATCH /1.0/instances/c1/metadata"
+	if got := strings.Join(writes, " "); got != want+" "+want {
+		t.Errorf("requests of two writes: %s\nwant twice: %s", got, want)
+	}
 	after, _, err := srv.GetInstanceMetadata("c1")
 	must("metadata", err)
 	for p := range before.Templates {
 		if after.Templates[p] == nil {
 			t.Errorf("the image's template %s is gone", p)
 		}
+	}
+	if after.Architecture != before.Architecture || after.CreationDate != before.CreationDate || !maps.Equal(after.Properties, before.Properties) {
+		t.Errorf("metadata fields changed: %+v, was %+v", after, before)
 	}
 	must("start c1", c.UpdateInstanceState(ctx, n.project, "c1", api.InstanceStatePut{Action: ActionStart}))
 	for p, want := range map[string]struct {
@@ -61,6 +86,7 @@ func TestWriteAtFirstStartLive(t *testing.T) {
 	}{
 		"/etc/fsx": {"", 0o755, true}, "/etc/fsx/deeper": {"", 0o755, true},
 		"/etc/fsx/deeper/a": {"2\n", 0o600, false}, "/etc/fsx/b": {"{{ config }} {% if x %}\n", 0o644, false},
+		"/etc/own": {"own c1\n", 0o644, false},
 	} {
 		rc, resp, err := srv.GetInstanceFile("c1", p)
 		must("read "+p, err)
