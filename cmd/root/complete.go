@@ -67,8 +67,11 @@ func registerCompletions(c *cobra.Command, f *cmdutil.Factory) {
 			return filterPrefix(list(m), toComplete), cobra.ShellCompDirectiveNoFileComp
 		}
 	}
+	// Flags, not LocalFlags: the root's persistent flags (the only ones)
+	// name neither, and LocalFlags merges and sorts every flag set on the
+	// way up, for every command, on every run (1.5% of a no-op plan's CPU).
 	for _, flag := range []string{"limit", "domain"} {
-		if c.LocalFlags().Lookup(flag) != nil {
+		if c.Flags().Lookup(flag) != nil {
 			_ = c.RegisterFlagCompletionFunc(flag, names(domainNames))
 		}
 	}

@@ -82,14 +82,15 @@ func compileSchema() (*jsonschema.Schema, error) {
 	return sch, nil
 }
 
-// Memo remembers, across runs, the instances the schema accepted, so that
-// a PSOT already validated is not validated again (the compile of the
-// schema alone costs about 9 ms of CPU per run). Keys are Key values of the
-// converted instance; an implementation mixes in the identity of the
-// running executable, which carries the schema and the validator (see
-// internal/schemamemo). A Memo that answers wrongly "accepted" would let
-// an invalid PSOT through stage S1: an implementation must only answer
-// true for a key it was given to Accept by the same executable.
+// Memo remembers, across runs, the documents stage S1 accepted, so that a
+// PSOT already validated is neither converted nor validated again (the
+// parse and compile of the schema alone cost about 11 ms of CPU per run).
+// Keys are Key values of the document tree; an implementation mixes in
+// the identity of the running executable, which carries the schema, the
+// conversion and the validator (see internal/schemamemo). A Memo that
+// answers wrongly "accepted" would let an invalid PSOT through stage S1:
+// an implementation must only answer true for a key it was given to
+// Accept by the same executable.
 type Memo interface {
 	// Accepted reports whether the instance of key was accepted before.
 	Accepted(key [32]byte) bool
@@ -106,14 +107,24 @@ func Check(root *load.Node) (diag.List, load.NodeSet) {
 	return CheckMemo(root, nil)
 }
 
-// CheckMemo is Check with a memo of the accepted instances (nil: none).
-// Only a clean outcome is remembered: an instance whose conversion
+// CheckMemo is Check with a memo of the accepted documents (nil: none).
+// Only a clean outcome is remembered: a document whose conversion
 // reported nothing and which the schema accepted, for which Check returns
 // no diagnostics and an empty set; so a hit returns exactly what a
-// validation would. Any instance with a problem is validated every time,
-// and its diagnostics (positions included) computed afresh.
+// validation would. The outcome depends on the tree and not on its
+// positions, which only appear in diagnostics. Any document with a
+// problem is validated every time, and its diagnostics (positions
+// included) computed afresh.
 func CheckMemo(root *load.Node, memo Memo) (diag.List, load.NodeSet) {
 	bad := load.NodeSet{}
+	var key [32]byte
+	remember := memo != nil && root != nil && root.Kind != load.Null
+	if remember {
+		key = Key(root)
+		if memo.Accepted(key) {
+			return nil, bad
+		}
+	}
 	doc, err := schemaDoc()
 	m, _ := doc.(map[string]any)
 	if err == nil && m == nil {
@@ -137,14 +148,6 @@ func CheckMemo(root *load.Node, memo Memo) (diag.List, load.NodeSet) {
 	} else {
 		inst = c.convert(root, m, "", diag.Root, nil)
 	}
-	var key [32]byte
-	remember := false
-	if memo != nil && len(c.dl) == 0 && len(bad) == 0 {
-		key, remember = Key(inst)
-	}
-	if remember && memo.Accepted(key) {
-		return c.dl.Dedup(), bad
-	}
 	sch, err := compiled()
 	if err != nil {
 		c.dl.Errorf(diag.Pos{}, "", "", "internal error: %v", err)
@@ -157,66 +160,43 @@ func CheckMemo(root *load.Node, memo Memo) (diag.List, load.NodeSet) {
 		} else {
 			c.translate(verr)
 		}
-	} else if remember && len(c.dl) == 0 {
+	} else if remember && len(c.dl) == 0 && len(bad) == 0 {
 		memo.Accept(key)
 	}
 	c.dl.Sort()
 	return c.dl.Dedup(), bad
 }
 
-// Key returns a hash of a converted instance that tells apart any two
-// instances the validator could tell apart: every value is framed by its
-// Go type and length, mapping keys in byte order. It returns false for a
-// value of a type conversion never produces.
-func Key(inst any) ([32]byte, bool) {
-	b, ok := appendCanonical(nil, inst)
-	if !ok {
-		return [32]byte{}, false
-	}
-	return sha256.Sum256(b), true
+// Key returns a hash of the document tree root that tells apart any two
+// trees stage S1 could tell apart: every node is framed by its kind, tag
+// and length, mapping entries in document order, positions left out
+// (they only ever appear in diagnostics, and only a diagnostic-free
+// outcome is remembered).
+func Key(root *load.Node) [32]byte {
+	return sha256.Sum256(appendNode(nil, root))
 }
 
-// appendCanonical appends the framed encoding of v to b (see Key).
-func appendCanonical(b []byte, v any) ([]byte, bool) {
-	str := func(b []byte, tag byte, s string) []byte {
-		b = binary.AppendUvarint(append(b, tag), uint64(len(s)))
-		return append(b, s...)
+// appendNode appends the framed encoding of n to b (see Key).
+func appendNode(b []byte, n *load.Node) []byte {
+	str := func(b []byte, s string) []byte {
+		return append(binary.AppendUvarint(b, uint64(len(s))), s...)
 	}
-	switch x := v.(type) {
-	case nil:
-		return append(b, 'z'), true
-	case bool:
-		if x {
-			return append(b, 't'), true
-		}
-		return append(b, 'f'), true
-	case string:
-		return str(b, 's', x), true
-	case json.Number:
-		return str(b, 'n', string(x)), true
-	case float64:
-		return binary.BigEndian.AppendUint64(append(b, 'd'), math.Float64bits(x)), true
-	case []any:
-		b = binary.AppendUvarint(append(b, 'a'), uint64(len(x)))
-		for _, e := range x {
-			var ok bool
-			if b, ok = appendCanonical(b, e); !ok {
-				return nil, false
-			}
-		}
-		return b, true
-	case map[string]any:
-		b = binary.AppendUvarint(append(b, 'm'), uint64(len(x)))
-		for _, k := range sortedKeys(x) {
-			b = str(b, 'k', k)
-			var ok bool
-			if b, ok = appendCanonical(b, x[k]); !ok {
-				return nil, false
-			}
-		}
-		return b, true
+	if n == nil {
+		return append(b, 0xff)
 	}
-	return nil, false
+	b = append(b, byte(n.Kind))
+	b = str(b, n.Tag)
+	b = str(b, n.Value)
+	b = binary.AppendUvarint(b, uint64(len(n.Entries)))
+	for i := range n.Entries {
+		b = str(b, n.Entries[i].Key)
+		b = appendNode(b, n.Entries[i].Value)
+	}
+	b = binary.AppendUvarint(b, uint64(len(n.Items)))
+	for _, it := range n.Items {
+		b = appendNode(b, it)
+	}
+	return b
 }
 
 // loc is what Check knows about one instance location.

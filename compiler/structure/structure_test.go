@@ -634,32 +634,30 @@ func BenchmarkCompileSchema(b *testing.B) {
 	}
 }
 
-// TestKey: instances the validator could tell apart have different keys
-// (type, framing, nesting), equal instances the same whatever the map
-// order; a value conversion never makes has none.
+// TestKey: documents stage S1 could tell apart have different keys
+// (kind, tag, text, framing, order), the same document written with other
+// positions (spacing, comments, flow style) the same key.
 func TestKey(t *testing.T) {
-	distinct := []any{
-		nil, true, false, "1", json.Number("1"), float64(1), 0.5,
-		[]any{}, map[string]any{}, []any{"a", "b"}, []any{"ab"}, []any{[]any{"a"}, "b"},
-		map[string]any{"a": "b"}, map[string]any{"ab": ""}, map[string]any{"a": map[string]any{"b": nil}},
+	distinct := []string{
+		"a: 1\n", "a: '1'\n", "a: 1.0\n", "a: true\n", "a: 'true'\n", "a:\n", "a: 0x1\n",
+		"a: [1]\n", "a: {b: 1}\n", "a: [b, c]\n", "a: [bc]\n", "a: {bc: ''}\n", "a: {b: c}\n",
+		"a: 1\nb: 2\n", "b: 2\na: 1\n", "ab: 1\n", "a: [[b], c]\n", "a: [[b, c]]\n",
 	}
-	seen := map[[32]byte]int{}
-	for i, v := range distinct {
-		k, ok := Key(v)
-		if !ok {
-			t.Fatalf("%#v: no key", v)
+	seen := map[[32]byte]string{}
+	for _, src := range distinct {
+		root, dl := load.Parse([]byte(src), "infra.yml", 0)
+		if root == nil {
+			t.Fatalf("%q: %v", src, dl)
 		}
-		if j, dup := seen[k]; dup {
-			t.Errorf("%#v and %#v share a key", distinct[j], v)
+		k := Key(root)
+		if other, dup := seen[k]; dup {
+			t.Errorf("%q and %q share a key", other, src)
 		}
-		seen[k] = i
+		seen[k] = src
 	}
-	a, _ := Key(map[string]any{"x": json.Number("1"), "y": []any{true}})
-	b, _ := Key(map[string]any{"y": []any{true}, "x": json.Number("1")})
-	if a != b {
-		t.Error("the key depends on map order")
-	}
-	if _, ok := Key(map[string]any{"x": 3}); ok {
-		t.Error("an int (never produced by conversion) got a key")
+	a, _ := load.Parse([]byte("a: {x: 1, y: [true]}\n"), "infra.yml", 0)
+	b, _ := load.Parse([]byte("# comment\n\na:\n  x:   1\n  y:\n    - true\n"), "other.yml", 1)
+	if Key(a) != Key(b) {
+		t.Error("the key depends on positions")
 	}
 }

@@ -1,35 +1,36 @@
-// Package schemamemo remembers on disk the PSOTs that the JSON Schema
-// accepted (stage S1), so that validating an unchanged PSOT again skips
-// compiling the schema and validating (about 9 ms and 3 ms of CPU for 30
-// machines, a fifth of a `validate` run).
+// Package schemamemo remembers on disk the PSOTs that stage S1 (the
+// JSON Schema) accepted, so that checking an unchanged PSOT again skips
+// parsing and compiling the schema, converting and validating (about
+// 15 ms of CPU for 30 machines, half of a `validate` run's own work).
 //
-// What is remembered: keys, one per accepted instance, in one file
+// What is remembered: keys, one per accepted document, in one file
 // (schema-accepted) of the user's cache directory (internal/cachedir). A
 // key is a hash of the identity of the running executable and of the
-// converted instance (structure.Key, which frames every value by its type
-// and length). Only clean outcomes are remembered (structure.CheckMemo):
-// an instance with any diagnostic is validated on every run, so a hit
-// returns exactly what a validation would, no diagnostics, and the
-// diagnostics of an invalid or warned-about PSOT, positions included,
-// are always computed afresh.
+// loaded document tree (structure.Key: every node framed by its kind,
+// tag, text and length, positions left out). Only clean outcomes are
+// remembered (structure.CheckMemo): a document with any diagnostic of S1
+// is checked on every run, so a hit returns exactly what a check would,
+// no diagnostics, and the diagnostics of an invalid PSOT, positions
+// included, are always computed afresh.
 //
 // Why a hit is safe: the outcome of S1 is a function of the schema, the
-// validator's code and the instance. The schema is embedded in the
-// executable and the validator linked into it, so both are covered by the
-// executable's identity: its path and the lstat of the file it resolves
-// to (device, inode, size, mtime, ctime). Rebuilding or upgrading anklume
-// writes another file (new inode or ctime; ctime cannot be set by a
-// program), so every entry of an older build misses. The instance is
-// covered by its hash: changing any byte that reaches the validator
-// changes the key. An executable whose identity cannot be read disables
-// the memo.
+// conversion and validation code and the tree; positions only appear in
+// diagnostics, which a remembered outcome has none of. The schema is
+// embedded in the executable and the code linked into it, so both are
+// covered by the executable's identity: its path and the stat of the
+// file it resolves to (device, inode, size, mtime, ctime). Rebuilding or
+// upgrading anklume writes another file (new inode or ctime; ctime cannot
+// be set by a program), so every entry of an older build misses. The
+// tree is covered by its hash: changing any byte of the PSOT that reaches
+// the tree changes the key. An executable whose identity cannot be read
+// disables the memo.
 //
 // Writes go through cachedir.WriteFile (temporary file, then rename): a
 // run that dies mid-write leaves the old file or the new one. The file is
 // checked as a whole: a wrong first line or any malformed line makes it
 // empty (every key misses, the next Accept rewrites it). Two runs
 // accepting at the same time may lose one of their keys (the last rename
-// wins): that run's PSOT is validated once more. The file keeps the Keep
+// wins): that run's PSOT is checked once more. The file keeps the Keep
 // most recent keys.
 package schemamemo
 
@@ -55,7 +56,7 @@ const (
 )
 
 // Keep is how many keys the memo keeps (the most recent): one per PSOT
-// state validated, so a few per infrastructure being edited.
+// state checked, so a few per infrastructure being edited.
 const Keep = 64
 
 // Memo is the memo of one cache directory. It implements structure.Memo.
