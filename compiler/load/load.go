@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
@@ -25,7 +26,10 @@ const MaxNodes = 100000
 // SyntaxPath is the diagnostic path of parse problems.
 const SyntaxPath = "(syntax)"
 
-var lineRe = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+// The regular expressions of this package are compiled on first use,
+// not at package init, which every run of anklume pays (`anklume
+// version` included) whether or not it reaches them.
+var lineRe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^yaml: line (\d+): (.*)$`) })
 
 // Parse decodes one YAML file into a Node tree. file is the name used in
 // diagnostics and fileIndex its rank in load order. On any S0 problem it
@@ -92,7 +96,7 @@ func syntaxDiag(data []byte, err error, at func(int, int) diag.Pos) diag.Diagnos
 	if errors.As(err, &te) && len(te.Errors) > 0 {
 		msg = te.Errors[0]
 	}
-	if m := lineRe.FindStringSubmatch(msg); m != nil {
+	if m := lineRe().FindStringSubmatch(msg); m != nil {
 		line, _ = strconv.Atoi(m[1])
 		return diag.Diagnostic{Severity: diag.Error, Pos: at(line, col), Path: SyntaxPath, Msg: m[2]}
 	}
@@ -100,7 +104,7 @@ func syntaxDiag(data []byte, err error, at func(int, int) diag.Pos) diag.Diagnos
 	if off, what, ok := badChar(data); ok {
 		line, col = lineCol(data, off)
 		msg = what
-	} else if m := aliasRe.FindStringSubmatch(msg); m != nil {
+	} else if m := aliasRe().FindStringSubmatch(msg); m != nil {
 		if off := aliasUse(data, m[1]); off >= 0 {
 			line, col = lineCol(data, off)
 		}
@@ -109,7 +113,7 @@ func syntaxDiag(data []byte, err error, at func(int, int) diag.Pos) diag.Diagnos
 }
 
 // aliasRe matches yaml.v3's message for an alias with no anchor.
-var aliasRe = regexp.MustCompile(`^unknown anchor '(.*)' referenced$`)
+var aliasRe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^unknown anchor '(.*)' referenced$`) })
 
 // badChar returns the offset of the first byte the YAML reader refuses
 // (invalid UTF-8, or a character outside the printable set of YAML 1.2:

@@ -3,6 +3,7 @@ package resolve
 import (
 	"net/netip"
 	"regexp"
+	"sync"
 
 	"github.com/anklume/anklume/compiler/diag"
 	"github.com/anklume/anklume/compiler/load"
@@ -85,12 +86,12 @@ func (r *resolver) checkNICs() {
 
 // skipIface matches the interfaces V31 ignores besides lo: anklume's own
 // bridges, prefixed or not.
-var skipIface = regexp.MustCompile(`^([0-9]{3}-)?net-`)
+var skipIface = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^([0-9]{3}-)?net-`) })
 
 // HostSubnetIgnored reports whether V31 ignores the host interface name:
 // lo and anklume's own bridges. A cache of the compiler's result keys on
 // the other interfaces only.
-func HostSubnetIgnored(name string) bool { return name == "lo" || skipIface.MatchString(name) }
+func HostSubnetIgnored(name string) bool { return name == "lo" || skipIface().MatchString(name) }
 
 // checkHostSubnets runs V31 on enabled domains: no domain /24 overlaps an
 // address on a host interface. With --remote it is skipped with a

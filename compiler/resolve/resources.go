@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/anklume/anklume/compiler/diag"
 	"github.com/anklume/anklume/compiler/model"
@@ -24,16 +25,19 @@ var unitBytes = map[string]int64{
 	"PB": 1000 * 1000 * 1000 * 1000 * 1000, "EB": 1000 * 1000 * 1000 * 1000 * 1000 * 1000,
 }
 
+// The regular expressions of this package are compiled on first use,
+// not at package init, which every run of anklume pays (`anklume
+// version` included) whether or not it reaches them.
 var (
-	percentRe = regexp.MustCompile(`^([0-9]+)%$`)
-	sizeRe    = regexp.MustCompile(`^([0-9]+(?:\.[0-9]+)?)([A-Za-z]+)$`)
-	numberRe  = regexp.MustCompile(`^[0-9]+(?:\.[0-9]+)?$`)
-	cpuSetRe  = regexp.MustCompile(`^[0-9]+(-[0-9]+)?(,[0-9]+(-[0-9]+)?)*$`)
+	percentRe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^([0-9]+)%$`) })
+	sizeRe    = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^([0-9]+(?:\.[0-9]+)?)([A-Za-z]+)$`) })
+	numberRe  = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[0-9]+(?:\.[0-9]+)?$`) })
+	cpuSetRe  = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[0-9]+(-[0-9]+)?(,[0-9]+(-[0-9]+)?)*$`) })
 )
 
 // rat parses a decimal number exactly.
 func rat(s string) (*big.Rat, bool) {
-	if !numberRe.MatchString(s) {
+	if !numberRe().MatchString(s) {
 		return nil, false
 	}
 	return new(big.Rat).SetString(s)
@@ -42,7 +46,7 @@ func rat(s string) (*big.Rat, bool) {
 // reserve computes a host reserve: "N%" of total, or an absolute amount
 // (a number, or for memory a size string).
 func reserve(spec string, total *big.Rat, sizes bool) (*big.Rat, bool) {
-	if m := percentRe.FindStringSubmatch(spec); m != nil {
+	if m := percentRe().FindStringSubmatch(spec); m != nil {
 		n, _ := strconv.ParseInt(m[1], 10, 64)
 		return new(big.Rat).Mul(total, big.NewRat(n, 100)), true
 	}
@@ -57,7 +61,7 @@ func reserve(spec string, total *big.Rat, sizes bool) (*big.Rat, bool) {
 
 // parseSize parses "4GiB", "512MB" or "1.5GiB" exactly.
 func parseSize(s string) (*big.Rat, bool) {
-	m := sizeRe.FindStringSubmatch(s)
+	m := sizeRe().FindStringSubmatch(s)
 	if m == nil {
 		return nil, false
 	}
@@ -75,7 +79,7 @@ func parseSize(s string) (*big.Rat, bool) {
 // memoryLimit reads an existing limits.memory value (size, bytes or a
 // percentage of the host memory).
 func memoryLimit(s string, hostMem *big.Rat) (*big.Rat, bool) {
-	if m := percentRe.FindStringSubmatch(s); m != nil {
+	if m := percentRe().FindStringSubmatch(s); m != nil {
 		n, _ := strconv.ParseInt(m[1], 10, 64)
 		return new(big.Rat).Mul(hostMem, big.NewRat(n, 100)), true
 	}
@@ -91,7 +95,7 @@ func cpuCount(s string) (int64, bool) {
 	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
 		return n, true
 	}
-	if !cpuSetRe.MatchString(s) {
+	if !cpuSetRe().MatchString(s) {
 		return 0, false
 	}
 	var n int64

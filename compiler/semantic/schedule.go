@@ -4,6 +4,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // scheduleAliases are the one-word triggers of the Incus schedule grammar
@@ -109,9 +110,12 @@ func cronNumber(s string) (int, bool) {
 	return n, err == nil
 }
 
+// The regular expressions of this package are compiled on first use,
+// not at package init, which every run of anklume pays (`anklume
+// version` included) whether or not it reaches them.
 var (
-	expiryRe   = regexp.MustCompile(`^[0-9]+[MHdwmy]( [0-9]+[MHdwmy])*$`)
-	v1ExpiryRe = regexp.MustCompile(`^[0-9]+[hm]$`)
+	expiryRe   = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[0-9]+[MHdwmy]( [0-9]+[MHdwmy])*$`) })
+	v1ExpiryRe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[0-9]+[hm]$`) })
 )
 
 // NormalizeExpiry applies the v1 rewrite of SPEC.md §2.8 to a
@@ -121,8 +125,8 @@ var (
 // result does not match ^\d+[MHdwmy]( \d+[MHdwmy])*$ (rule V18).
 func NormalizeExpiry(s string) (norm string, ok bool) {
 	norm = s
-	if v1ExpiryRe.MatchString(s) {
+	if v1ExpiryRe().MatchString(s) {
 		norm = s[:len(s)-1] + strings.ToUpper(s[len(s)-1:])
 	}
-	return norm, expiryRe.MatchString(norm)
+	return norm, expiryRe().MatchString(norm)
 }

@@ -4,6 +4,7 @@ import (
 	"math/big"
 	"path"
 	"regexp"
+	"sync"
 
 	"github.com/anklume/anklume/compiler/diag"
 	"github.com/anklume/anklume/compiler/load"
@@ -61,7 +62,7 @@ func (c *checker) userDevices(m *machine) map[string]load.Entry {
 	return out
 }
 
-var sizeRe = regexp.MustCompile(`^([0-9]+)(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)$`)
+var sizeRe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^([0-9]+)(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)$`) })
 
 var sizeUnits = map[string]int64{
 	"B": 1, "KB": 1e3, "MB": 1e6, "GB": 1e9, "TB": 1e12,
@@ -70,7 +71,7 @@ var sizeUnits = map[string]int64{
 
 // sizeBytes returns the number of bytes of a size string, or nil.
 func sizeBytes(s string) *big.Int {
-	m := sizeRe.FindStringSubmatch(s)
+	m := sizeRe().FindStringSubmatch(s)
 	if m == nil {
 		return nil
 	}
