@@ -181,39 +181,27 @@ func TestApplyLive(t *testing.T) {
 	}
 	noChanges("after the drift fix")
 
-	// Bridge drift: ipv4.nat flipped by hand is seen (the plan reads the
-	// bridges from the Incus database on the local socket) and put back.
-	nat := strings.TrimSpace(mustRun(t, "", "incus", "network", "get", "net-ap-admin", "ipv4.nat"))
-	flip := map[string]string{"true": "false"}[nat]
-	if flip == "" {
-		flip = "true"
+	// Drift of a bridge and of a project: a key flipped by hand is seen
+	// and put back.
+	hand := func(kind, name, key, a, b, want string) {
+		t.Helper()
+		cur := strings.TrimSpace(mustRun(t, "", "incus", kind, "get", name, key))
+		flip := map[string]string{a: b}[cur]
+		if flip == "" {
+			flip = a
+		}
+		mustRun(t, "", "incus", kind, "set", name, key+"="+flip)
+		out, errOut, code := anklume(t, dir, applyArgs...)
+		if code != 0 || !strings.Contains(out, want) {
+			t.Errorf("%s drift apply: exit %d\n%s\n%s", kind, code, out, errOut)
+		}
+		if got := strings.TrimSpace(mustRun(t, "", "incus", kind, "get", name, key)); got != cur {
+			t.Errorf("after %s drift apply: %s=%q, want %q", kind, key, got, cur)
+		}
+		noChanges("after the " + kind + " drift fix")
 	}
-	mustRun(t, "", "incus", "network", "set", "net-ap-admin", "ipv4.nat="+flip)
-	out, errOut, code = anklume(t, dir, applyArgs...)
-	if code != 0 || !strings.Contains(out, "~ network net-ap-admin") {
-		t.Errorf("bridge drift apply: exit %d\n%s\n%s", code, out, errOut)
-	}
-	if got := strings.TrimSpace(mustRun(t, "", "incus", "network", "get", "net-ap-admin", "ipv4.nat")); got != nat {
-		t.Errorf("after bridge drift apply: ipv4.nat=%q, want %q", got, nat)
-	}
-	noChanges("after the bridge drift fix")
-
-	// Project drift: restricted.snapshots flipped by hand is seen (the
-	// projects are read from the database too) and put back.
-	snaps := strings.TrimSpace(mustRun(t, "", "incus", "project", "get", "ap-admin", "restricted.snapshots"))
-	flip = map[string]string{"allow": "block"}[snaps]
-	if flip == "" {
-		flip = "allow"
-	}
-	mustRun(t, "", "incus", "project", "set", "ap-admin", "restricted.snapshots="+flip)
-	out, errOut, code = anklume(t, dir, applyArgs...)
-	if code != 0 || !strings.Contains(out, "~ project ap-admin") {
-		t.Errorf("project drift apply: exit %d\n%s\n%s", code, out, errOut)
-	}
-	if got := strings.TrimSpace(mustRun(t, "", "incus", "project", "get", "ap-admin", "restricted.snapshots")); got != snaps {
-		t.Errorf("after project drift apply: restricted.snapshots=%q, want %q", got, snaps)
-	}
-	noChanges("after the project drift fix")
+	hand("network", "net-ap-admin", "ipv4.nat", "true", "false", "~ network net-ap-admin")
+	hand("project", "ap-admin", "restricted.snapshots", "allow", "block", "~ project ap-admin")
 
 	// Orphan (#60): a removed unprotected machine is deleted.
 	if err := os.WriteFile(psot, []byte(strings.Replace(applyPSOT, "      ap-a2: {}\n", "", 1)), 0o644); err != nil {
