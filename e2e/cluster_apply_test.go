@@ -425,7 +425,7 @@ func sameAsDatabase(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fromDB, err := c.NetworksFromDatabase(ctx, info.Environment.ServerName)
+	fromDB, err := c.NetworksFromDatabase(ctx, info.Environment.ServerName, info.Environment.ServerClustered)
 	if err != nil {
 		t.Fatal(err)
 	}

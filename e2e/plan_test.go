@@ -227,11 +227,11 @@ func TestPlanRequestCount(t *testing.T) {
 		"GET /1.0/images/aliases?recursion=1",
 		"GET /1.0/instances?all-projects=true&recursion=1",
 		"GET /1.0/metadata/configuration",
-		"GET /1.0/networks?recursion=1",
 		"GET /1.0/profiles?all-projects=true&recursion=1",
 		"GET /1.0/storage-pools/default/volumes/custom?all-projects=true&recursion=1",
 		"GET /1.0/storage-pools?recursion=1",
-		"POST /internal/sql", // the projects, read from the database on the local socket
+		"POST /internal/sql", // the bridges and the projects, read from the
+		"POST /internal/sql", // database on the local socket
 	}
 	warm := count(synthPSOT(1, 1), cache)
 	if w := slices.DeleteFunc(slices.Clone(want), func(r string) bool { return r == "GET /1.0/metadata/configuration" }); !slices.Equal(warm, w) {

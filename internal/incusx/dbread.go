@@ -40,10 +40,12 @@ import (
 // Incus whose schema drifts fails that test rather than a user's plan.
 type DatabaseReader interface {
 	// NetworksFromDatabase returns what Networks returns for the managed
-	// networks, UsedBy left nil (unknown), as member sees them (the config keys of
-	// every member plus those of member; member is ignored on a single
-	// server). Unmanaged host interfaces are not listed.
-	NetworksFromDatabase(ctx context.Context, member string) ([]api.Network, error)
+	// networks, UsedBy left nil (unknown), as member sees them (the config
+	// keys of every member plus those of member; member is ignored on a
+	// single server). clustered is the server's ServerClustered: it picks
+	// the status Incus reports (see networksFromRows). Unmanaged host
+	// interfaces are not listed.
+	NetworksFromDatabase(ctx context.Context, member string, clustered bool) ([]api.Network, error)
 	// ProjectsFromDatabase returns what Projects returns, UsedBy left nil
 	// (unknown). GET /1.0/projects?recursion=1 computes every project's
 	// used_by, which lists every instance, profile, volume and image URL
@@ -85,7 +87,7 @@ type sqlResult struct {
 // member the request is served for, as GET /1.0/networks does; its
 // locations are the members it is defined on, sorted by name (Incus
 // lists them in no set order; "none" on a single server, as there).
-func (c *Client) NetworksFromDatabase(ctx context.Context, member string) ([]api.Network, error) {
+func (c *Client) NetworksFromDatabase(ctx context.Context, member string, clustered bool) ([]api.Network, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, wrap(err, "listing", "networks", "", "")
 	}
@@ -98,10 +100,12 @@ func (c *Client) NetworksFromDatabase(ctx context.Context, member string) ([]api
 	if strings.ContainsAny(member, "';\\\x00") {
 		return nil, fmt.Errorf("listing networks: member name %q not usable in a query", member)
 	}
-	query := `SELECT n.name, n.description, n.type, n.state, c.key, c.value FROM networks n ` +
+	self := `(SELECT id FROM nodes WHERE name = '` + member + `' OR (SELECT count(*) FROM nodes) = 1)`
+	query := `SELECT n.name, n.description, n.type, n.state, ` +
+		`(SELECT nn.state FROM networks_nodes nn WHERE nn.network_id = n.id AND nn.node_id = ` + self + `), ` +
+		`c.key, c.value FROM networks n ` +
 		`JOIN projects p ON p.id = n.project_id ` +
-		`LEFT JOIN networks_config c ON c.network_id = n.id AND (c.node_id IS NULL OR c.node_id = ` +
-		`(SELECT id FROM nodes WHERE name = '` + member + `' OR (SELECT count(*) FROM nodes) = 1)) ` +
+		`LEFT JOIN networks_config c ON c.network_id = n.id AND (c.node_id IS NULL OR c.node_id = ` + self + `) ` +
 		`WHERE p.name = 'default' ORDER BY n.name, c.key;` +
 		`SELECT n.name, d.name FROM networks n JOIN projects p ON p.id = n.project_id ` +
 		`JOIN networks_nodes nn ON nn.network_id = n.id JOIN nodes d ON d.id = nn.node_id ` +
@@ -110,7 +114,7 @@ func (c *Client) NetworksFromDatabase(ctx context.Context, member string) ([]api
 	if err != nil {
 		return nil, wrap(err, "listing", "networks from the Incus database", "", "")
 	}
-	nets, err := networksFromRows(res)
+	nets, err := networksFromRows(res, clustered)
 	return nets, wrap(err, "listing", "networks from the Incus database", "", "")
 }
 
@@ -180,11 +184,22 @@ func projectsFromRows(res []sqlResult) ([]api.Project, error) {
 // networksFromRows builds the networks from the answers of the two
 // statements of NetworksFromDatabase. Any unexpected shape is an error,
 // never a guess.
-func networksFromRows(res []sqlResult) ([]api.Network, error) {
+//
+// The status is the one GET /1.0/networks?recursion=1 reports. In a
+// cluster that is the network's global state. On a single server it is
+// the state of the server's own row (Unknown when it has none): Incus
+// marks the global state Created as soon as it inserts the network and
+// the server's row only once the bridge is up, so a create cut half-way
+// reads Pending there, which is what the repair of an interrupted apply
+// acts on. The one status not in the database is Unavailable, which
+// incusd keeps in memory for a created bridge that failed to start; such
+// a bridge reads Created here, and a plan treats both alike (only Pending
+// and Errored mean a half-made bridge).
+func networksFromRows(res []sqlResult, clustered bool) ([]api.Network, error) {
 	if len(res) != 2 {
 		return nil, fmt.Errorf("%d results, want 2", len(res))
 	}
-	for i, want := range []int{6, 2} {
+	for i, want := range []int{7, 2} {
 		if len(res[i].Columns) != want {
 			return nil, fmt.Errorf("statement %d: %d columns, want %d", i+1, len(res[i].Columns), want)
 		}
@@ -195,6 +210,12 @@ func networksFromRows(res []sqlResult) ([]api.Network, error) {
 		desc, ok2 := r[1].(string)
 		typ, ok3 := sqlInt(r[2])
 		state, ok4 := sqlInt(r[3])
+		if !clustered {
+			state, ok4 = -1, true // no row of this server: Unknown
+			if r[4] != nil {
+				state, ok4 = sqlInt(r[4])
+			}
+		}
 		if !ok1 || !ok2 || !ok3 || !ok4 {
 			return nil, fmt.Errorf("unexpected network row %v", r)
 		}
@@ -210,11 +231,11 @@ func networksFromRows(res []sqlResult) ([]api.Network, error) {
 			}
 			byName[name] = n
 		}
-		if r[4] == nil { // a network with no config row
+		if r[5] == nil { // a network with no config row
 			continue
 		}
-		key, ok1 := r[4].(string)
-		value, ok2 := r[5].(string)
+		key, ok1 := r[5].(string)
+		value, ok2 := r[6].(string)
 		if !ok1 || !ok2 {
 			return nil, fmt.Errorf("unexpected config row %v", r)
 		}

@@ -3,6 +3,8 @@ package incusx
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net/http"
 	"reflect"
 	"slices"
 	"strings"
@@ -43,66 +45,102 @@ func TestNetworksFromDatabaseLive(t *testing.T) {
 
 	info, err := c.ServerInfo(ctx)
 	must("server info", err)
-	public, err := c.Networks(ctx)
-	must("public list", err)
-	log.Reset()
-	fromDB, err := c.NetworksFromDatabase(ctx, info.Environment.ServerName)
-	must("database read", err)
-	if got := log.Strings(); !slices.Equal(got, []string{"POST /internal/sql"}) {
-		t.Errorf("requests: %q", got)
-	}
-	var managed []api.Network
-	for _, p := range public {
-		if p.Managed {
-			p.UsedBy = nil
-			managed = append(managed, p)
+	same := func(when string) {
+		t.Helper()
+		public, err := c.Networks(ctx)
+		must("public list", err)
+		log.Reset()
+		fromDB, err := c.NetworksFromDatabase(ctx, info.Environment.ServerName, info.Environment.ServerClustered)
+		must("database read", err)
+		if got := log.Strings(); !slices.Equal(got, []string{"POST /internal/sql"}) {
+			t.Errorf("%s: requests: %q", when, got)
+		}
+		var managed []api.Network
+		for _, p := range public {
+			if p.Managed {
+				p.UsedBy = nil
+				managed = append(managed, p)
+			}
+		}
+		if len(managed) < 2 {
+			t.Fatalf("%s: public list has %d managed networks", when, len(managed))
+		}
+		if !reflect.DeepEqual(fromDB, managed) {
+			t.Errorf("%s: database read differs from the public list:\n db:  %+v\n api: %+v", when, fromDB, managed)
 		}
 	}
-	if len(managed) < 2 {
-		t.Fatalf("public list has %d managed networks", len(managed))
+	same("created")
+	// A bridge create cut half-way leaves the server's own row Pending
+	// while the network's global state already says Created; the public
+	// list reports Pending then, and so must the database read (the
+	// repair of an interrupted apply acts on it).
+	setNodeState := func(state int) {
+		t.Helper()
+		_, _, err := c.srv.RawQuery(http.MethodPost, "/internal/sql", map[string]string{"database": "global",
+			"query": fmt.Sprintf("UPDATE networks_nodes SET state = %d WHERE network_id = "+
+				"(SELECT id FROM networks WHERE name = '%sb')", state, n.network)}, "")
+		must("set the node state", err)
 	}
-	if !reflect.DeepEqual(fromDB, managed) {
-		t.Errorf("database read differs from the public list:\n db:  %+v\n api: %+v", fromDB, managed)
+	setNodeState(0)
+	t.Cleanup(func() { setNodeState(1) })
+	if b, _, err := c.srv.GetNetwork(n.network + "b"); err != nil || b.Status != api.NetworkStatusPending {
+		t.Fatalf("public status after the node state set to pending: %v %v", b, err)
 	}
+	same("pending")
 }
 
 // TestNetworksFromRows: the rows are turned into networks only when their
 // shape is the one expected; any other shape is an error, never a guess.
+// The status is the global state in a cluster and the server's own state
+// on a single server, as Incus reports it.
 func TestNetworksFromRows(t *testing.T) {
 	cols := func(n int) []string { return make([]string, n) }
 	good := []sqlResult{
-		{Columns: cols(6), Rows: [][]any{
-			{"a", "", 0.0, 1.0, "ipv4.address", "none"},
-			{"a", "", 0.0, 1.0, "ipv6.address", "none"},
-			{"b", "desc", 3.0, 0.0, nil, nil},
-			{"c", "", 9.0, 7.0, nil, nil},
+		{Columns: cols(7), Rows: [][]any{
+			{"a", "", 0.0, 1.0, 1.0, "ipv4.address", "none"},
+			{"a", "", 0.0, 1.0, 1.0, "ipv6.address", "none"},
+			{"b", "desc", 3.0, 0.0, 2.0, nil, nil},
+			{"c", "", 9.0, 7.0, nil, nil, nil},
+			{"d", "", 0.0, 1.0, 0.0, nil, nil},
 		}},
 		{Columns: cols(2), Rows: [][]any{{"a", "m1"}, {"a", "m2"}, {"b", "m1"}}},
 	}
-	nets, err := networksFromRows(good)
-	if err != nil {
-		t.Fatal(err)
+	net := func(name, typ, status, desc string, locs []string, cfg map[string]string) api.Network {
+		return api.Network{Name: name, Managed: true, Type: typ, Status: status, Project: "default", Locations: locs,
+			NetworkPut: api.NetworkPut{Description: desc, Config: cfg}}
 	}
-	want := []api.Network{
-		{Name: "a", Managed: true, Type: "bridge", Status: api.NetworkStatusCreated, Project: "default", Locations: []string{"m1", "m2"},
-			NetworkPut: api.NetworkPut{Config: map[string]string{"ipv4.address": "none", "ipv6.address": "none"}}},
-		{Name: "b", Managed: true, Type: "ovn", Status: api.NetworkStatusPending, Project: "default", Locations: []string{"m1"},
-			NetworkPut: api.NetworkPut{Description: "desc", Config: map[string]string{}}},
-		{Name: "c", Managed: true, Type: "", Status: api.NetworkStatusUnknown, Project: "default", Locations: []string{},
-			NetworkPut: api.NetworkPut{Config: map[string]string{}}},
-	}
-	if !reflect.DeepEqual(nets, want) {
-		t.Errorf("got  %+v\nwant %+v", nets, want)
+	none := map[string]string{"ipv4.address": "none", "ipv6.address": "none"}
+	for _, tc := range []struct {
+		clustered bool
+		status    []string // of a, b, c, d
+	}{
+		{true, []string{api.NetworkStatusCreated, api.NetworkStatusPending, api.NetworkStatusUnknown, api.NetworkStatusCreated}},
+		{false, []string{api.NetworkStatusCreated, api.NetworkStatusErrored, api.NetworkStatusUnknown, api.NetworkStatusPending}},
+	} {
+		nets, err := networksFromRows(good, tc.clustered)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []api.Network{
+			net("a", "bridge", tc.status[0], "", []string{"m1", "m2"}, none),
+			net("b", "ovn", tc.status[1], "desc", []string{"m1"}, map[string]string{}),
+			net("c", "", tc.status[2], "", []string{}, map[string]string{}),
+			net("d", "bridge", tc.status[3], "", []string{}, map[string]string{}),
+		}
+		if !reflect.DeepEqual(nets, want) {
+			t.Errorf("clustered %v:\ngot  %+v\nwant %+v", tc.clustered, nets, want)
+		}
 	}
 	for name, res := range map[string][]sqlResult{
-		"one result":        good[:1],
-		"extra column":      {{Columns: cols(7)}, good[1]},
-		"numeric name":      {{Columns: cols(6), Rows: [][]any{{1.0, "", 0.0, 1.0, nil, nil}}}, good[1]},
-		"fractional type":   {{Columns: cols(6), Rows: [][]any{{"a", "", 0.5, 1.0, nil, nil}}}, good[1]},
-		"key without value": {{Columns: cols(6), Rows: [][]any{{"a", "", 0.0, 1.0, "k", nil}}}, good[1]},
-		"bad location":      {good[0], {Columns: cols(2), Rows: [][]any{{"a", 1.0}}}},
+		"one result":         good[:1],
+		"extra column":       {{Columns: cols(8)}, good[1]},
+		"numeric name":       {{Columns: cols(7), Rows: [][]any{{1.0, "", 0.0, 1.0, 1.0, nil, nil}}}, good[1]},
+		"fractional type":    {{Columns: cols(7), Rows: [][]any{{"a", "", 0.5, 1.0, 1.0, nil, nil}}}, good[1]},
+		"textual node state": {{Columns: cols(7), Rows: [][]any{{"a", "", 0.0, 1.0, "1", nil, nil}}}, good[1]},
+		"key without value":  {{Columns: cols(7), Rows: [][]any{{"a", "", 0.0, 1.0, 1.0, "k", nil}}}, good[1]},
+		"bad location":       {good[0], {Columns: cols(2), Rows: [][]any{{"a", 1.0}}}},
 	} {
-		if _, err := networksFromRows(res); err == nil {
+		if _, err := networksFromRows(res, false); err == nil {
 			t.Errorf("%s: no error", name)
 		}
 	}
@@ -113,13 +151,13 @@ func TestNetworksFromRows(t *testing.T) {
 // before any request.
 func TestNetworksFromDatabaseRefused(t *testing.T) {
 	ctx := context.Background()
-	if _, err := (&Client{}).NetworksFromDatabase(ctx, "m1"); !errors.Is(err, ErrNotLocal) {
+	if _, err := (&Client{}).NetworksFromDatabase(ctx, "m1", true); !errors.Is(err, ErrNotLocal) {
 		t.Errorf("remote: %v", err)
 	}
 	if _, err := (&Client{}).ProjectsFromDatabase(ctx); !errors.Is(err, ErrNotLocal) {
 		t.Errorf("remote projects: %v", err)
 	}
-	if _, err := (&Client{local: true}).NetworksFromDatabase(ctx, "m1'; DELETE FROM networks"); err == nil || !strings.Contains(err.Error(), "not usable") {
+	if _, err := (&Client{local: true}).NetworksFromDatabase(ctx, "m1'; DELETE FROM networks", true); err == nil || !strings.Contains(err.Error(), "not usable") {
 		t.Errorf("quoted member: %v", err)
 	}
 	for v, want := range map[string]bool{"6.0.4": true, "6.23": true, "7.0": false, "": false, "60.1": false} {

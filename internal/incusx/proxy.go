@@ -20,7 +20,7 @@ import (
 //
 // With CutAfter, it also plays a lost connection for crash-consistency
 // tests: it forwards the k-th mutating request (any method but GET, HEAD
-// and OPTIONS), cuts it as soon as the request is written to Incus, and
+// and OPTIONS, and not the read-only POST /internal/sql), cuts it as soon as the request is written to Incus, and
 // closes every connection of the client from then on.
 type SocketProxy struct {
 	// Path is the socket the proxy listens on.
@@ -91,13 +91,16 @@ func (p *SocketProxy) Cut() string {
 	return p.cut
 }
 
-// mutating reports whether an HTTP method changes something in Incus.
-func mutating(method string) bool {
-	switch method {
+// mutating reports whether a request changes something in Incus: any
+// method but GET, HEAD and OPTIONS, except POST /internal/sql, which
+// anklume sends only with SELECT statements (DatabaseReader) and Incus
+// runs in a transaction it rolls back.
+func mutating(r *http.Request) bool {
+	switch r.Method {
 	case http.MethodGet, http.MethodHead, http.MethodOptions:
 		return false
 	}
-	return true
+	return !(r.Method == http.MethodPost && r.URL.Path == "/internal/sql")
 }
 
 // serve forwards one request, or plays the cut.
@@ -110,7 +113,7 @@ func (p *SocketProxy) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	last, delay := false, p.cutDelay
-	if mutating(r.Method) {
+	if mutating(r) {
 		p.mutations++
 		if p.cutAfter > 0 && p.mutations == p.cutAfter {
 			last = true

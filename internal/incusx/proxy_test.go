@@ -177,3 +177,31 @@ func TestSocketProxyCut(t *testing.T) {
 		t.Errorf("mutations %d, cut %q", p.Mutations(), p.Cut())
 	}
 }
+
+// TestMutating: the requests a crash test may cut are those that can
+// change something; the plan's read-only database query is not one of
+// them, so it does not shift the cut points.
+func TestMutating(t *testing.T) {
+	for _, tc := range []struct {
+		method, target string
+		want           bool
+	}{
+		{http.MethodGet, "/1.0/networks?recursion=1", false},
+		{http.MethodHead, "/1.0", false},
+		{http.MethodOptions, "/1.0", false},
+		{http.MethodPost, "/internal/sql", false},
+		{http.MethodPost, "/1.0/networks", true},
+		{http.MethodPost, "/internal/sql/extra", true},
+		{http.MethodPut, "/internal/sql", true},
+		{http.MethodPatch, "/1.0/instances/a", true},
+		{http.MethodDelete, "/1.0/projects/p", true},
+	} {
+		r, err := http.NewRequest(tc.method, "http://incus"+tc.target, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := mutating(r); got != tc.want {
+			t.Errorf("%s %s: mutating %v, want %v", tc.method, tc.target, got, tc.want)
+		}
+	}
+}

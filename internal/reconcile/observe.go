@@ -161,13 +161,9 @@ func Observe(ctx context.Context, srv incusx.Server, opts ObserveOptions) (*Obse
 // deletes one) and the unmanaged host interfaces (a plan compares only
 // managed bridges).
 func networks(ctx context.Context, srv incusx.Server, info *api.Server) ([]api.Network, error) {
-	// The database read is not used yet: it lacks the status Incus adds
-	// for a bridge whose interface is missing on this host (a create cut
-	// mid-request), which the repair of an interrupted apply needs
-	// (TestApplyCrashSweep failed with it at the cut inside POST
-	// /1.0/networks).
-	_ = info
-	return srv.Networks(ctx)
+	return fromDatabase(ctx, srv, info, func(r incusx.DatabaseReader) ([]api.Network, error) {
+		return r.NetworksFromDatabase(ctx, info.Environment.ServerName, info.Environment.ServerClustered)
+	}, srv.Networks)
 }
 
 // projects lists the projects as networks lists the networks: from the
