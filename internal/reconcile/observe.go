@@ -70,11 +70,13 @@ type Observed struct {
 
 // Observe reads the live state with the requests of SPEC.md §9.1. Their
 // number depends only on the pools in use and the options, never on the
-// number of domains, projects or instances. GET /1.0 comes first (the
-// extensions decide what follows); the other reads are sent at once, each
-// on its own connection, and the custom volumes of each pool in use as
-// soon as the pools are known, so a plan waits for the slowest read rather
-// than their sum. The configuration metadata comes from opts.MetadataCache
+// number of domains, projects or instances. The instance list, by far
+// the slowest (Incus loads and renders every instance), is sent at once;
+// GET /1.0 comes next, and its extensions decide what follows (a missing
+// one ends the run, the instance list cancelled); the other reads are
+// then sent at once, each on its own connection, and the custom volumes
+// of each pool in use as soon as the pools are known, so a plan waits for
+// the slowest read rather than their sum. The configuration metadata comes from opts.MetadataCache
 // when it holds the entry of this server's version and extensions.
 //
 // The count is fixed; the daemon's time is not. Incus (6.0, and 6.23 still)
@@ -92,6 +94,22 @@ type Observed struct {
 // request fails, with the public list. The instance list is per-project inside
 // Incus (0.9 s for 300 instances over 100 projects).
 func Observe(ctx context.Context, srv incusx.Server, opts ObserveOptions) (*Observed, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel() // ends the instance list when GET /1.0 fails
+	// The instance list is the slowest read by far (Incus loads and
+	// renders every instance) and depends on nothing GET /1.0 says, so
+	// it is sent first, before GET /1.0 is answered.
+	var instances []api.Instance
+	var instErr error
+	instDone := make(chan struct{})
+	if opts.SkipInstances {
+		close(instDone)
+	} else {
+		go func() {
+			defer close(instDone)
+			instances, instErr = srv.Instances(ctx)
+		}()
+	}
 	info, err := srv.ServerInfo(ctx)
 	if err != nil {
 		return nil, err
@@ -132,7 +150,7 @@ func Observe(ctx context.Context, srv incusx.Server, opts ObserveOptions) (*Obse
 	g.do(func() (err error) { obs.Networks, err = networks(ctx, srv, info); return err })
 	g.do(func() (err error) { obs.Profiles, err = srv.Profiles(ctx); return err })
 	if !opts.SkipInstances {
-		g.do(func() (err error) { obs.Instances, err = srv.Instances(ctx); return err })
+		g.do(func() error { <-instDone; obs.Instances = instances; return instErr })
 	}
 	g.do(func() (err error) { obs.Aliases, err = srv.ImageAliases(ctx); return err })
 	if info.Environment.ServerClustered {

@@ -3,13 +3,16 @@ package reconcile
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/lxc/incus/v6/shared/api"
 
@@ -108,16 +111,19 @@ func TestObserveMissingExtension(t *testing.T) {
 	}
 }
 
-// TestObserveFirstAndErrors: GET /1.0 comes before every other read, and
-// of several failing reads the error reported is the first in the order
-// of §9.1, whatever order they failed in.
+// TestObserveFirstAndErrors: GET /1.0 comes before every other read but
+// the instance list, and of several failing reads the error reported is
+// the first in the order of §9.1, whatever order they failed in.
 func TestObserveFirstAndErrors(t *testing.T) {
 	ctx := context.Background()
 	f := incusx.NewFake()
 	if _, err := Observe(ctx, f, ObserveOptions{Pools: []string{"default"}}); err != nil {
 		t.Fatal(err)
 	}
-	if got := f.Log().Strings(); len(got) == 0 || got[0] != "GET /1.0" {
+	got := slices.DeleteFunc(f.Log().Strings(), func(r string) bool {
+		return r == "GET /1.0/instances?all-projects=true&recursion=1"
+	})
+	if len(got) == 0 || got[0] != "GET /1.0" {
 		t.Errorf("first request %q, want GET /1.0", got)
 	}
 	f.Fail("Instances", "", api.StatusErrorf(500, "instances down"))
@@ -128,6 +134,43 @@ func TestObserveFirstAndErrors(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "projects down") {
 			t.Fatalf("err %v, want the projects error", err)
 		}
+	}
+}
+
+// serverInfoAfterInstances is a Server whose GET /1.0 answers only once
+// the instance list has been asked for (or fails after a second).
+type serverInfoAfterInstances struct {
+	incusx.Server
+	asked chan struct{}
+	once  sync.Once
+}
+
+func (s *serverInfoAfterInstances) Instances(ctx context.Context) ([]api.Instance, error) {
+	s.once.Do(func() { close(s.asked) })
+	return s.Server.Instances(ctx)
+}
+
+func (s *serverInfoAfterInstances) ServerInfo(ctx context.Context) (*api.Server, error) {
+	select {
+	case <-s.asked:
+		return s.Server.ServerInfo(ctx)
+	case <-time.After(time.Second):
+		return nil, errors.New("GET /1.0 was asked before the instance list and nothing else came")
+	}
+}
+
+// TestObserveInstancesFirst: the instance list, the slowest read, is sent
+// without waiting for GET /1.0's answer; when GET /1.0 then fails, that
+// error is the one reported.
+func TestObserveInstancesFirst(t *testing.T) {
+	ctx := context.Background()
+	f := incusx.NewFake()
+	if _, err := Observe(ctx, &serverInfoAfterInstances{Server: f, asked: make(chan struct{})}, ObserveOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	f.Fail("ServerInfo", "", api.StatusErrorf(500, "server down"))
+	if _, err := Observe(ctx, f, ObserveOptions{}); err == nil || !strings.Contains(err.Error(), "server down") {
+		t.Errorf("err %v, want GET /1.0's", err)
 	}
 }
 
