@@ -23,7 +23,6 @@ import (
 	"math"
 	"runtime"
 	"runtime/debug"
-	"runtime/metrics"
 )
 
 // Limit is the soft memory limit below which the collector stays off.
@@ -56,13 +55,14 @@ func watch() {
 	})
 }
 
-// liveHeap returns the bytes of live heap objects marked by the last
-// collection.
+// liveHeap returns the bytes of heap objects right after the last
+// collection: the watcher runs just after one, when HeapAlloc is the live
+// heap plus what was allocated since. runtime.ReadMemStats rather than
+// runtime/metrics, whose package init (about half a millisecond) every
+// run of the command would pay; the stop of the world it costs happens
+// only after a collection, which a short command never runs.
 func liveHeap() uint64 {
-	s := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
-	metrics.Read(s)
-	if s[0].Value.Kind() != metrics.KindUint64 {
-		return math.MaxUint64 // unknown: behave as a big run
-	}
-	return s[0].Value.Uint64()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapAlloc
 }
