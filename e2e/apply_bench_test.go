@@ -463,6 +463,12 @@ func BenchmarkApply(b *testing.B) {
 				b.ReportMetric(float64(log.Len()), "requests/op")
 				b.ReportMetric(float64(n), "containers")
 				b.Logf("no-op apply on %d containers: %d requests (time each took in Incus):\n%s", n, log.Len(), timings(&log))
+				// Every project, even an empty one (a lock tombstone a
+				// crash test left), costs each all-projects list about a
+				// millisecond of the daemon's time: say how many there are.
+				if ps, err := srv.Projects(ctx); err == nil {
+					b.Logf("%d projects on the daemon", len(ps))
+				}
 				// Then the figures of issue 12, straight on the socket, 5
 				// runs each: wall (mean and best) and CPU of the process.
 				for _, c := range []struct {
@@ -472,6 +478,7 @@ func BenchmarkApply(b *testing.B) {
 				}{
 					{"no-op apply", "0.15", scApplyArgs("--no-nftables", "-j", fmt.Sprint(benchJobs)), "No changes."},
 					{"plan", "0.08", []string{"plan"}, "No changes."},
+					{"validate", "0.02", []string{"validate"}, "is valid"},
 				} {
 					var sum, best, cpu time.Duration
 					for i := range 5 {

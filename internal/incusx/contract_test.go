@@ -57,12 +57,7 @@ func contractScenario(t *testing.T, srv Server, log *RequestLog) []string {
 	ctx := context.Background()
 	n := newNames(t)
 	t.Cleanup(func() { purge(t, srv, []string{n.project, n.project2}, []string{n.network}) })
-	must := func(what string, err error) {
-		t.Helper()
-		if err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-	}
+	must := mustOK(t)
 	owned := api.ConfigMap{"user.anklume.managed": "true", "user.anklume.infra": "itx"}
 
 	// Create, in priority order (§9.5): network, project, profiles, instance.

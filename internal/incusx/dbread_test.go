@@ -24,12 +24,7 @@ func TestNetworksFromDatabaseLive(t *testing.T) {
 	ctx := context.Background()
 	n := newNames(t)
 	t.Cleanup(func() { purge(t, c, []string{n.project}, []string{n.network, n.network + "b"}) })
-	must := func(what string, err error) {
-		t.Helper()
-		if err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-	}
+	must := mustOK(t)
 	must("create network", c.CreateNetwork(ctx, api.NetworksPost{Name: n.network, Type: "bridge", NetworkPut: api.NetworkPut{
 		Description: "it's a \"quoted\"; description",
 		Config:      map[string]string{"ipv4.address": n.gateway(), "ipv4.nat": "false", "ipv6.address": "none", "user.anklume.x": "a;b'c"}}}))

@@ -17,16 +17,8 @@ func TestWriteInstanceDirLive(t *testing.T) {
 	ctx := context.Background()
 	n := newNames(t)
 	t.Cleanup(func() { purge(t, c, []string{n.project}, nil) })
-	must := func(what string, err error) {
-		t.Helper()
-		if err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-	}
-	must("create project", c.CreateProject(ctx, api.ProjectsPost{Name: n.project, ProjectPut: api.ProjectPut{
-		Config: api.ConfigMap{"features.images": "false", "features.profiles": "true"}}}))
-	src, err := c.ResolveImage(testImage)
-	must("resolve image", err)
+	must := mustOK(t)
+	src := containerProject(t, c, n)
 	must("create instance", c.CreateInstance(ctx, n.project, api.InstancesPost{Name: "c1", Type: api.InstanceTypeContainer,
 		Source: src, InstancePut: api.InstancePut{Devices: map[string]map[string]string{
 			"root": {"type": "disk", "pool": "default", "path": "/"}}}}))
@@ -61,7 +53,7 @@ func TestWriteInstanceDirLive(t *testing.T) {
 			t.Errorf("%s = %q, want %q", p, got, want.content)
 		}
 	}
-	err = c.WriteInstanceDir(ctx, n.project, "nope", "/etc/itx", 0o755, nil)
+	err := c.WriteInstanceDir(ctx, n.project, "nope", "/etc/itx", 0o755, nil)
 	if err == nil || !IsNotFound(err) {
 		t.Errorf("missing instance: %v", err)
 	}

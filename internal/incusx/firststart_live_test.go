@@ -25,16 +25,8 @@ func TestWriteAtFirstStartLive(t *testing.T) {
 	ctx := context.Background()
 	n := newNames(t)
 	t.Cleanup(func() { purge(t, c, []string{n.project}, nil) })
-	must := func(what string, err error) {
-		t.Helper()
-		if err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-	}
-	must("create project", c.CreateProject(ctx, api.ProjectsPost{Name: n.project, ProjectPut: api.ProjectPut{
-		Config: api.ConfigMap{"features.images": "false", "features.profiles": "true"}}}))
-	src, err := c.ResolveImage(testImage)
-	must("resolve image", err)
+	must := mustOK(t)
+	src := containerProject(t, c, n)
 	srv := c.in(n.project)
 	for _, name := range []string{"c1", "c2"} {
 		must("create "+name, c.CreateInstance(ctx, n.project, api.InstancesPost{Name: name, Type: api.InstanceTypeContainer,

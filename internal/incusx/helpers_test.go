@@ -98,6 +98,30 @@ func (n names) ip(host int) string {
 	return fmt.Sprintf("10.231.%d.%d", n.octet, host)
 }
 
+// mustOK returns the check of a live test's steps: it fails t with the
+// step's name and the error, if any.
+func mustOK(t *testing.T) func(what string, err error) {
+	return func(what string, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+}
+
+// containerProject creates the project n.project for a test's containers
+// (profiles of its own, the server's images) and returns the source of
+// the test image. The caller purges the project.
+func containerProject(t *testing.T, c *Client, n names) api.InstanceSource {
+	t.Helper()
+	must := mustOK(t)
+	must("create project", c.CreateProject(context.Background(), api.ProjectsPost{Name: n.project, ProjectPut: api.ProjectPut{
+		Config: api.ConfigMap{"features.images": "false", "features.profiles": "true"}}}))
+	src, err := c.ResolveImage(testImage)
+	must("resolve image", err)
+	return src
+}
+
 // purge deletes everything in the given projects, then the projects and the
 // networks, ignoring what is already gone. It runs in t.Cleanup, also after
 // a failure, and touches only the objects named.
