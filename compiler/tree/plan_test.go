@@ -3,6 +3,7 @@ package tree
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -278,22 +279,7 @@ func TestWriteFailure(t *testing.T) {
 	t.Run("read-only directory", func(t *testing.T) {
 		base := t.TempDir()
 		sync(t, base, []File{{Path: "group_vars/all.yml", Content: []byte("a: 1\n"), Class: Managed, Kind: YAML}}, false, Options{})
-		dir := filepath.Join(base, "group_vars")
-		if os.Geteuid() == 0 {
-			// root ignores the mode bits: make the directory immutable.
-			if err := exec.Command("chattr", "+i", dir).Run(); err != nil {
-				if os.Getenv("ANKLUME_E2E_REQUIRE") != "" {
-					t.Fatalf("chattr +i unavailable here: %v (and ANKLUME_E2E_REQUIRE is set)", err)
-				}
-				t.Skipf("chattr +i unavailable here: %v", err)
-			}
-			t.Cleanup(func() { _ = exec.Command("chattr", "-i", dir).Run() })
-		} else {
-			if err := os.Chmod(dir, 0o555); err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { _ = os.Chmod(dir, 0o755) })
-		}
+		immutable(t, filepath.Join(base, "group_vars"))
 		before := snapshot(t, base)
 		p, err := NewPlan(base, files, false)
 		if err != nil {
@@ -301,6 +287,35 @@ func TestWriteFailure(t *testing.T) {
 		}
 		var out bytes.Buffer
 		if err := p.Apply(&out, Options{}); err == nil || !strings.HasPrefix(err.Error(), "writing group_vars/all.yml: ") {
+			t.Fatalf("error %v", err)
+		}
+		sameTree(t, before, snapshot(t, base))
+	})
+	t.Run("one directory of many read-only", func(t *testing.T) {
+		// Files are staged several at a time: the ones staged in the
+		// writable directories before or after the failure are all
+		// removed, and the error is that of the first failing file in
+		// plan order.
+		base := t.TempDir()
+		gen := func(v int) []File {
+			var fs []File
+			for _, d := range []string{"a", "b", "c", "d"} {
+				for i := range 10 {
+					fs = append(fs, File{Path: fmt.Sprintf("host_vars/%s/f%d.yml", d, i),
+						Content: fmt.Appendf(nil, "v: %d\n", v), Class: Managed, Kind: YAML})
+				}
+			}
+			return fs
+		}
+		sync(t, base, gen(1), false, Options{})
+		immutable(t, filepath.Join(base, "host_vars", "c"))
+		before := snapshot(t, base)
+		p, err := NewPlan(base, gen(2), false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out bytes.Buffer
+		if err := p.Apply(&out, Options{}); err == nil || !strings.HasPrefix(err.Error(), "writing host_vars/c/f0.yml: ") {
 			t.Fatalf("error %v", err)
 		}
 		sameTree(t, before, snapshot(t, base))
@@ -334,6 +349,26 @@ func TestWriteFailure(t *testing.T) {
 			t.Errorf("error %v", err)
 		}
 	})
+}
+
+// immutable makes dir refuse new entries until the test ends: mode 0555,
+// or for root, who ignores the mode bits, chattr +i.
+func immutable(t *testing.T, dir string) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		if err := os.Chmod(dir, 0o555); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = os.Chmod(dir, 0o755) })
+		return
+	}
+	if err := exec.Command("chattr", "+i", dir).Run(); err != nil {
+		if os.Getenv("ANKLUME_E2E_REQUIRE") != "" {
+			t.Fatalf("chattr +i unavailable here: %v (and ANKLUME_E2E_REQUIRE is set)", err)
+		}
+		t.Skipf("chattr +i unavailable here: %v", err)
+	}
+	t.Cleanup(func() { _ = exec.Command("chattr", "-i", dir).Run() })
 }
 
 // TestDryRunAndDiff covers §16 item 41.
