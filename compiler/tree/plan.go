@@ -394,14 +394,32 @@ func (p *Plan) write(pause func(string)) (removed []string, err error) {
 	}
 
 	// 1. Stage.
-	st, err := r.stageAll(p.Changes)
-	if err != nil {
-		return removed, err
-	}
+	var st []staged
 	discardAll := func() {
 		for _, s := range st {
 			s.discard()
 		}
+	}
+	for i, c := range p.Changes {
+		if c.Action == Unchanged {
+			continue
+		}
+		if c.Backup {
+			s, err := r.stage(c.Path+".bak", c.Old, c.Info)
+			if err != nil {
+				discardAll()
+				return removed, err
+			}
+			s.change = -1
+			st = append(st, s)
+		}
+		s, err := r.stage(c.Path, c.New, c.Info)
+		if err != nil {
+			discardAll()
+			return removed, err
+		}
+		s.change = i
+		st = append(st, s)
 	}
 	if pause != nil {
 		pause("staged")
