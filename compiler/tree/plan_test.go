@@ -292,10 +292,9 @@ func TestWriteFailure(t *testing.T) {
 		sameTree(t, before, snapshot(t, base))
 	})
 	t.Run("one directory of many read-only", func(t *testing.T) {
-		// Files are staged several at a time: the ones staged in the
-		// writable directories before or after the failure are all
-		// removed, and the error is that of the first failing file in
-		// plan order.
+		// The files already staged in the writable directories when
+		// the read-only one fails are all removed, and the error names
+		// the first file that could not be written.
 		base := t.TempDir()
 		gen := func(v int) []File {
 			var fs []File

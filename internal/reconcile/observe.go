@@ -76,8 +76,9 @@ type Observed struct {
 // one ends the run, the instance list cancelled); the other reads are
 // then sent at once, each on its own connection, and the custom volumes
 // of each pool in use as soon as the pools are known, so a plan waits for
-// the slowest read rather than their sum. The configuration metadata comes from opts.MetadataCache
-// when it holds the entry of this server's version and extensions.
+// the slowest read rather than their sum. The configuration metadata
+// comes from opts.MetadataCache when it holds the entry of this server's
+// version and extensions.
 //
 // The count is fixed; the daemon's time is not. Incus (6.0, and 6.23 still)
 // computes used_by for every bridge GET /1.0/networks?recursion=1 returns,
@@ -92,7 +93,7 @@ type Observed struct {
 // with one read-only POST /internal/sql (incusx.DatabaseReader says why
 // that is safe and how it is checked); anywhere else, or when that
 // request fails, with the public list. The instance list is per-project inside
-// Incus (0.9 s for 300 instances over 100 projects).
+// Incus (0.66–0.9 s for 300 instances over 100 projects).
 func Observe(ctx context.Context, srv incusx.Server, opts ObserveOptions) (*Observed, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel() // ends the instance list when GET /1.0 fails
