@@ -8,6 +8,7 @@
 package yamlw
 
 import (
+	"bytes"
 	"regexp"
 	"strconv"
 	"strings"
@@ -107,47 +108,76 @@ func (w writer) quote(s string) string {
 	return q
 }
 
+// buf is the output of a marshal: a byte slice that doubles when it
+// grows. strings.Builder grows a large document by a quarter at a time,
+// and the copies and fresh pages of those growths cost a third of the
+// rendering of a 4 MB desired state; buf's bytes are also returned as they
+// are, without the final copy a Builder's string would need.
+type buf struct{ b []byte }
+
+// grow makes room for n more bytes.
+func (b *buf) grow(n int) {
+	if cap(b.b)-len(b.b) >= n {
+		return
+	}
+	nb := make([]byte, len(b.b), max(2*cap(b.b), len(b.b)+n, 512))
+	copy(nb, b.b)
+	b.b = nb
+}
+
+// str appends s.
+func (b *buf) str(s string) {
+	b.grow(len(s))
+	b.b = append(b.b, s...)
+}
+
+// byte1 appends c.
+func (b *buf) byte1(c byte) {
+	b.grow(1)
+	b.b = append(b.b, c)
+}
+
 // marshal renders v (see Marshal).
 func (w writer) marshal(v Value) []byte {
 	w.quoted = map[string]string{}
-	var b strings.Builder
+	var b buf
 	switch x := v.(type) {
 	case Map:
 		if len(x) == 0 {
-			b.WriteString("{}\n")
+			b.str("{}\n")
 		} else {
 			w.writeMap(&b, x, 0, false)
 		}
 	case List:
 		if len(x) == 0 {
-			b.WriteString("[]\n")
+			b.str("[]\n")
 		} else {
 			w.writeList(&b, x, 0, false)
 		}
 	case nil, Null:
 		// nothing
 	default:
-		b.WriteString(w.scalar(v))
-		b.WriteByte('\n')
+		b.str(w.scalar(v))
+		b.byte1('\n')
 	}
-	return []byte(b.String())
+	return b.b
 }
 
 // spaces is sliced for indentation without allocating.
 const spaces = "                                                                "
 
 // indent writes n spaces.
-func indent(b *strings.Builder, n int) {
+func indent(b *buf, n int) {
 	for n > len(spaces) {
-		b.WriteString(spaces)
+		b.str(spaces)
 		n -= len(spaces)
 	}
-	b.WriteString(spaces[:n])
+	b.str(spaces[:n])
 }
 
 // writeMap writes the non-empty map m, every line indented by ind spaces
 // except the first when skip is set (it follows a `- ` already written).
-func (w writer) writeMap(b *strings.Builder, m Map, ind int, skip bool) {
+func (w writer) writeMap(b *buf, m Map, ind int, skip bool) {
 	for i, kv := range m {
 		if i > 0 || !skip {
 			indent(b, ind)
@@ -155,14 +185,14 @@ func (w writer) writeMap(b *strings.Builder, m Map, ind int, skip bool) {
 		k := w.quote(kv.Key)
 		if len(k) > maxSimpleKey {
 			// An explicit key: "? key" then ": value" on the next line.
-			b.WriteString("? ")
-			b.WriteString(k)
-			b.WriteByte('\n')
+			b.str("? ")
+			b.str(k)
+			b.byte1('\n')
 			indent(b, ind)
 		} else {
-			b.WriteString(k)
+			b.str(k)
 		}
-		b.WriteByte(':')
+		b.byte1(':')
 		w.writeValue(b, kv.Value, ind+2)
 	}
 }
@@ -177,7 +207,7 @@ const maxSimpleKey = 1000
 // except the first when skip is set. A non-empty collection item starts
 // on the `- ` line (compact form), written in place rather than rendered
 // apart and copied, so that nesting costs no extra copy.
-func (w writer) writeList(b *strings.Builder, l List, ind int, skip bool) {
+func (w writer) writeList(b *buf, l List, ind int, skip bool) {
 	for i, item := range l {
 		if i > 0 || !skip {
 			indent(b, ind)
@@ -185,18 +215,18 @@ func (w writer) writeList(b *strings.Builder, l List, ind int, skip bool) {
 		switch x := item.(type) {
 		case Map:
 			if len(x) > 0 {
-				b.WriteString("- ")
+				b.str("- ")
 				w.writeMap(b, x, ind+2, true)
 				continue
 			}
 		case List:
 			if len(x) > 0 {
-				b.WriteString("- ")
+				b.str("- ")
 				w.writeList(b, x, ind+2, true)
 				continue
 			}
 		}
-		b.WriteByte('-')
+		b.byte1('-')
 		w.writeValue(b, item, ind+2)
 	}
 }
@@ -204,34 +234,34 @@ func (w writer) writeList(b *strings.Builder, l List, ind int, skip bool) {
 // writeValue writes what follows a `key:` or a `-`: nothing for a null, a
 // space and a scalar or an empty collection, or a newline and a nested
 // block indented by ind.
-func (w writer) writeValue(b *strings.Builder, v Value, ind int) {
+func (w writer) writeValue(b *buf, v Value, ind int) {
 	switch x := v.(type) {
 	case nil, Null:
-		b.WriteByte('\n')
+		b.byte1('\n')
 	case Map:
 		if len(x) == 0 {
-			b.WriteString(" {}\n")
+			b.str(" {}\n")
 			return
 		}
-		b.WriteByte('\n')
+		b.byte1('\n')
 		w.writeMap(b, x, ind, false)
 	case List:
 		if len(x) == 0 {
-			b.WriteString(" []\n")
+			b.str(" []\n")
 			return
 		}
-		b.WriteByte('\n')
+		b.byte1('\n')
 		w.writeList(b, x, ind, false)
 	default:
-		b.WriteByte(' ')
+		b.byte1(' ')
 		sc := w.scalar(v)
 		if x, ok := v.(Str); ok {
 			if col := lineLen(b); col+len(sc) > MaxLine {
 				sc = w.fold(string(x), col, ind)
 			}
 		}
-		b.WriteString(sc)
-		b.WriteByte('\n')
+		b.str(sc)
+		b.byte1('\n')
 	}
 }
 
@@ -243,9 +273,8 @@ func (w writer) writeValue(b *strings.Builder, v Value, ind int) {
 const MaxLine = 160
 
 // lineLen returns the length of the last line of b.
-func lineLen(b *strings.Builder) int {
-	s := b.String()
-	return len(s) - strings.LastIndexByte(s, '\n') - 1
+func lineLen(b *buf) int {
+	return len(b.b) - bytes.LastIndexByte(b.b, '\n') - 1
 }
 
 // fold writes s double-quoted from column col, breaking it into lines of
@@ -257,12 +286,12 @@ func (w writer) fold(s string, col, ind int) string {
 	if !utf8.ValidString(s) {
 		s = strings.ToValidUTF8(s, "\uFFFD")
 	}
-	var b strings.Builder
+	var b buf
 	if w.unsafe && strings.IndexByte(s, '{') >= 0 {
-		b.WriteString("!unsafe ")
+		b.str("!unsafe ")
 		col += len("!unsafe ")
 	}
-	b.WriteByte('"')
+	b.byte1('"')
 	col++
 	// room leaves 1 byte for the `\` and 3 for a space that becomes \x20.
 	room := func(c int) int { return max(MaxLine-c-4, 20) }
@@ -282,16 +311,16 @@ func (w writer) fold(s string, col, ind int) string {
 	}
 	for i, t := range toks {
 		if brk[i] {
-			b.WriteString("\\\n")
+			b.str("\\\n")
 			indent(&b, ind)
 		}
 		if t == " " && (brk[i] || i+1 < len(toks) && brk[i+1]) {
 			t = `\x20`
 		}
-		b.WriteString(t)
+		b.str(t)
 	}
-	b.WriteByte('"')
-	return b.String()
+	b.byte1('"')
+	return string(b.b)
 }
 
 // scalar renders a non-collection, non-null value.
