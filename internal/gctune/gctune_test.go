@@ -1,6 +1,7 @@
 package gctune
 
 import (
+	"math"
 	"runtime"
 	"runtime/debug"
 	"testing"
@@ -31,7 +32,7 @@ func TestEnvironmentWins(t *testing.T) {
 
 // TestBigRunGetsTheDefault: the collector is off at first; once a
 // collection finds more than Limit/2 of live heap, the default collector
-// is back.
+// is back; once the live heap is small again, the goal is back at Limit.
 func TestBigRunGetsTheDefault(t *testing.T) {
 	defer debug.SetGCPercent(percent())
 	defer debug.SetMemoryLimit(debug.SetMemoryLimit(-1))
@@ -53,4 +54,39 @@ func TestBigRunGetsTheDefault(t *testing.T) {
 		t.Errorf("GC percent %d with %d MiB live, want the default 100", p, len(live))
 	}
 	runtime.KeepAlive(live)
+	live = nil
+	// With a few MiB live, the next goal is Limit again: a GOGC well
+	// above the default.
+	for i := 0; i < 100 && percent() <= 100; i++ {
+		runtime.GC()
+		time.Sleep(10 * time.Millisecond)
+	}
+	if p := percent(); p <= 400 {
+		t.Errorf("GC percent %d with a small live heap, want the goal back at Limit (GOGC above 400)", p)
+	}
+	if l := debug.SetMemoryLimit(-1); l != math.MaxInt64 {
+		t.Errorf("memory limit %d after a collection, want none", l)
+	}
+}
+
+// TestPercentFor: the next goal is max(Limit, 2 × live).
+func TestPercentFor(t *testing.T) {
+	for _, c := range []struct {
+		live uint64
+		want int
+	}{
+		{0, maxPercent},
+		{1, maxPercent},
+		{1 << 20, 6300},
+		{8 << 20, 700},
+		{16 << 20, 300},
+		{Limit/2 - 1, 100},
+		{Limit / 2, 100},
+		{Limit, 100},
+		{10 * Limit, 100},
+	} {
+		if got := percentFor(c.live); got != c.want {
+			t.Errorf("percentFor(%d) = %d, want %d", c.live, got, c.want)
+		}
+	}
 }
