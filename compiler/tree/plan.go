@@ -394,32 +394,14 @@ func (p *Plan) write(pause func(string)) (removed []string, err error) {
 	}
 
 	// 1. Stage.
-	var st []staged
+	st, err := r.stageAll(p.Changes)
+	if err != nil {
+		return removed, err
+	}
 	discardAll := func() {
 		for _, s := range st {
 			s.discard()
 		}
-	}
-	for i, c := range p.Changes {
-		if c.Action == Unchanged {
-			continue
-		}
-		if c.Backup {
-			s, err := r.stage(c.Path+".bak", c.Old, c.Info)
-			if err != nil {
-				discardAll()
-				return removed, err
-			}
-			s.change = -1
-			st = append(st, s)
-		}
-		s, err := r.stage(c.Path, c.New, c.Info)
-		if err != nil {
-			discardAll()
-			return removed, err
-		}
-		s.change = i
-		st = append(st, s)
 	}
 	if pause != nil {
 		pause("staged")

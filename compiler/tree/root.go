@@ -26,11 +26,15 @@ import (
 // because the check is the open itself.
 //
 // Descriptors are cached per directory for the life of the root; a root is
-// safe for concurrent use.
+// safe for concurrent use. A directory found missing by a lookup that does
+// not create is remembered as missing until a lookup creates it: a plan
+// (which only reads) of thousands of files in a new tree then looks for
+// host_vars/ once, not once per file.
 type root struct {
-	base string
-	mu   gosync.Mutex
-	dirs map[string]*os.File // slash path relative to base ("." for base) → open directory
+	base    string
+	mu      gosync.Mutex
+	dirs    map[string]*os.File // slash path relative to base ("." for base) → open directory
+	missing map[string]bool     // directories a lookup without create found absent
 }
 
 // openRoot opens base (which must exist) as a root.
@@ -74,6 +78,9 @@ func (r *root) dir(d string, create bool) (*os.File, error) {
 	if f, ok := r.dirs[d]; ok {
 		return f, nil
 	}
+	if !create && r.missing[d] {
+		return nil, fmt.Errorf("%s: %w", d, fs.ErrNotExist)
+	}
 	parent, name := path.Split(d)
 	parent = strings.TrimSuffix(parent, "/")
 	if parent == "" {
@@ -101,7 +108,14 @@ func (r *root) dir(d string, create bool) (*os.File, error) {
 		}
 	}
 	if err != nil {
-		return nil, r.classify(pfd, name, d, err)
+		err = r.classify(pfd, name, d, err)
+		if !create && errors.Is(err, fs.ErrNotExist) {
+			if r.missing == nil {
+				r.missing = map[string]bool{}
+			}
+			r.missing[d] = true
+		}
+		return nil, err
 	}
 	f := os.NewFile(uintptr(fd), d)
 	r.dirs[d] = f

@@ -3,6 +3,7 @@ package tree
 import (
 	"bytes"
 	"errors"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -222,5 +223,43 @@ func TestFailedWriteKeepsOneGeneration(t *testing.T) {
 		if after[p] != b {
 			t.Errorf("%s: %+v, want the old %+v", p, after[p], b)
 		}
+	}
+}
+
+// TestMissingDirRemembered: a directory a lookup without create found
+// absent is answered absent from memory (even once it appears on disk,
+// for the rest of this root's life: a plan only reads), until a lookup
+// with create makes it; lookups below it are absent too.
+func TestMissingDirRemembered(t *testing.T) {
+	base := t.TempDir()
+	r, err := openRoot(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.close()
+	if _, err := r.dir("host_vars", false); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("missing directory: %v", err)
+	}
+	if !r.missing["host_vars"] {
+		t.Fatal("host_vars was not remembered as missing")
+	}
+	if err := os.Mkdir(filepath.Join(base, "host_vars"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{"host_vars", "host_vars/x"} {
+		if _, err := r.dir(d, false); !errors.Is(err, fs.ErrNotExist) || !strings.HasPrefix(err.Error(), "host_vars: ") {
+			t.Errorf("%s after the first lookup: %v, want host_vars: not exist", d, err)
+		}
+	}
+	if _, err := r.dir("host_vars/x", true); err != nil {
+		t.Fatalf("create: %v", err)
+	}
+	for _, d := range []string{"host_vars", "host_vars/x"} {
+		if _, err := r.dir(d, false); err != nil {
+			t.Errorf("%s after create: %v", d, err)
+		}
+	}
+	if st, err := os.Stat(filepath.Join(base, "host_vars", "x")); err != nil || !st.IsDir() {
+		t.Errorf("host_vars/x on disk: %v", err)
 	}
 }

@@ -11,6 +11,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	gosync "sync"
+	"sync/atomic"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -29,8 +31,8 @@ const dirMode = 0o755
 //
 //  1. Stage: every new file is written to `.<name>.tmp-<pid>-<random>` in
 //     its target's directory, with the old file's mode, owner and group
-//     (0644 and the running user for a new file). Nothing the user sees has
-//     changed yet.
+//     (0644 and the running user for a new file), several files at a time
+//     (stageAll). Nothing the user sees has changed yet.
 //  2. One syncfs makes every staged byte durable, then the temporary files
 //     are renamed over their targets in plan order, then one more syncfs
 //     makes the renames durable.
@@ -135,6 +137,74 @@ func (r *root) stage(p string, data []byte, old fs.FileInfo) (s staged, err erro
 		return s, fmt.Errorf("writing %s: %w", p, err)
 	}
 	return s, nil
+}
+
+// stageWorkers is how many files stageAll writes at once. Creating a
+// file is mostly the kernel's metadata work (the temporary file's inode
+// and directory entry, its mode), which runs on the calling thread:
+// several at once keep every core busy. Measured on 2 cores, ext4, 4,553
+// files: 150-197 ms one at a time, 76-82 ms two or four at a time. Right
+// after thousands of files were removed, ext4's inode allocator walks the
+// freed inodes under a lock and every way takes about a second.
+const stageWorkers = 4
+
+// stageAll stages every change that is not Unchanged (and the .bak copy
+// before it when asked), from stageWorkers goroutines, and returns them
+// in plan order: the renames that follow keep that order. On an error it
+// removes every temporary file it wrote and returns the error of the
+// first failing change in plan order.
+func (r *root) stageAll(changes []Change) ([]staged, error) {
+	type job struct {
+		path   string
+		data   []byte
+		old    fs.FileInfo
+		change int
+	}
+	var jobs []job
+	for i, c := range changes {
+		if c.Action == Unchanged {
+			continue
+		}
+		if c.Backup {
+			jobs = append(jobs, job{c.Path + ".bak", c.Old, c.Info, -1})
+		}
+		jobs = append(jobs, job{c.Path, c.New, c.Info, i})
+	}
+	st := make([]staged, len(jobs))
+	errs := make([]error, len(jobs))
+	var next atomic.Int64
+	var failed atomic.Bool
+	var wg gosync.WaitGroup
+	for range min(stageWorkers, len(jobs)) {
+		wg.Go(func() {
+			for !failed.Load() {
+				i := int(next.Add(1) - 1)
+				if i >= len(jobs) {
+					return
+				}
+				j := jobs[i]
+				st[i], errs[i] = r.stage(j.path, j.data, j.old)
+				st[i].change = j.change
+				if errs[i] != nil {
+					failed.Store(true)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if !failed.Load() {
+		return st, nil
+	}
+	var first error
+	for i, err := range errs {
+		switch {
+		case err != nil && first == nil:
+			first = err
+		case err == nil && st[i].tmp != "":
+			st[i].discard()
+		}
+	}
+	return nil, first
 }
 
 // discard removes the temporary file of s, best effort.
