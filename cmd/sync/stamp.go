@@ -100,11 +100,17 @@ func (s *stamper) fresh() bool {
 // follows the holder recorded in Incus (package aiaccess), which an
 // `anklume ai switch` from anywhere changes without touching the PSOT or
 // the tree.
-func (s *stamper) save(m *model.Infra, files []tree.File, dl diag.List, n int) {
+//
+// Nor does a run that has just written a file (wrote, "" if none): the
+// stamp could not trust that file for another Margin, so the next run
+// would go the full way anyway, and taking it would cost an lstat of
+// every file of the tree (a fifth of the rendering of 200 × 20). The run
+// after next takes it.
+func (s *stamper) save(m *model.Infra, files []tree.File, dl diag.List, n int, wrote string) {
 	if !s.ok {
 		return
 	}
-	if aiaccess.Exclusive(m) {
+	if aiaccess.Exclusive(m) || (wrote != "" && syncstamp.Young(s.base, wrote, s.now)) {
 		s.store.Remove(s.base)
 		return
 	}

@@ -223,6 +223,36 @@ func TestStampMisses(t *testing.T) {
 	}
 }
 
+// TestNoStampAfterWriting: a sync that has just written files takes no
+// stamp (it could not trust them for syncstamp.Margin), and removes the
+// one an earlier run left; once its files are older than the margin, a
+// sync that writes nothing takes one.
+func TestNoStampAfterWriting(t *testing.T) {
+	stamps := func(r *stampRun) []string {
+		ms, _ := filepath.Glob(filepath.Join(r.cache, "anklume", "sync-*.stamp"))
+		return ms
+	}
+	r := newStampRun(t)
+	if ms := stamps(r); len(ms) != 0 {
+		t.Fatalf("the first sync, which wrote every file, left stamps %v", ms)
+	}
+	r.later = time.Minute
+	r.run()
+	if ms := stamps(r); len(ms) != 1 {
+		t.Fatalf("a sync that wrote nothing over old files left stamps %v, want one", ms)
+	}
+	// A new machine: this sync writes its host_vars and drops the stamp.
+	psot := stampPSOT + "      db:\n        type: lxc\n"
+	if err := os.WriteFile(filepath.Join(r.dir, "infra.yml"), []byte(psot), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r.later = 0
+	r.run()
+	if ms := stamps(r); len(ms) != 0 {
+		t.Errorf("a sync that wrote a file left stamps %v", ms)
+	}
+}
+
 // TestStampNotForExclusiveAI: the tree of an infrastructure with an
 // exclusive AI access follows the holder recorded in Incus, which changes
 // without the PSOT or the tree: its syncs never take the shortcut.

@@ -202,7 +202,14 @@ func Run(opts *Options) error {
 	if err := tree.ReportOrphans(out, base, orphans, opts.CleanOrphans, opts.DryRun); err != nil {
 		return err
 	}
-	st.save(m, files, dl[compiled:], len(plan.Changes))
+	wrote := ""
+	for _, c := range plan.Changes {
+		if c.Action != tree.Unchanged {
+			wrote = c.Path
+			break
+		}
+	}
+	st.save(m, files, dl[compiled:], len(plan.Changes), wrote)
 	return nil
 }
 

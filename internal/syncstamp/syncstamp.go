@@ -367,6 +367,19 @@ func Record(base string, paths []string, now func() time.Time) ([]Entry, int64, 
 	return out, taken, nil
 }
 
+// Young reports whether the entry p under base changed less than Margin
+// before now: a stamp taken now could not trust it, so a run that just
+// wrote p need not take one (Record would lstat every path for a stamp
+// the next run must ignore). An entry that cannot be read counts as
+// young.
+func Young(base, p string, now func() time.Time) bool {
+	e, err := lstat(base, p)
+	if err != nil || e.Absent {
+		return true
+	}
+	return e.Ctime >= now().UnixNano()-int64(Margin)
+}
+
 // Fresh reports whether st describes base as it is now under key: the same
 // key, every entry's lstat unchanged and older than Taken by Margin, and
 // every role's outcome (found reports it now) unchanged.
