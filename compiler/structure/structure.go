@@ -138,7 +138,40 @@ func CheckMemo(root *load.Node, memo Memo) (diag.List, load.NodeSet) {
 	if root == nil {
 		return nil, bad
 	}
-	c := &checker{doc: m, root: root, bad: bad, locs: map[string]*loc{}, res: map[string]*regexp.Regexp{}}
+	sch, err := compiled()
+	if err != nil {
+		var dl diag.List
+		dl.Errorf(diag.Pos{}, "", "", "internal error: %v", err)
+		return dl, bad
+	}
+	res := map[string]*regexp.Regexp{}
+	if root.Kind != load.Null {
+		// First without recording locations, which only a diagnostic
+		// needs: for a valid document that is the whole check (a third
+		// of the conversion's time and most of its memory is the
+		// locations). Anything to report sends the check down the full
+		// way below, which reports it exactly as if this never ran.
+		fast := &checker{doc: m, root: root, bad: load.NodeSet{}, res: res}
+		inst := fast.convert(root, m, "", diag.Root, nil)
+		if len(fast.dl) == 0 && len(fast.bad) == 0 && sch.Validate(inst) == nil {
+			if remember {
+				memo.Accept(key)
+			}
+			return nil, bad
+		}
+	}
+	dl, ok := tracked(root, m, sch, bad, res)
+	if ok && remember {
+		memo.Accept(key)
+	}
+	return dl, bad
+}
+
+// tracked is stage S1 with every location recorded (checker.track), the
+// way that turns every problem into a diagnostic; bad receives the nodes
+// in error. ok reports a clean outcome: no diagnostic, nothing in bad.
+func tracked(root *load.Node, m map[string]any, sch *jsonschema.Schema, bad load.NodeSet, res map[string]*regexp.Regexp) (dl diag.List, ok bool) {
+	c := &checker{doc: m, root: root, bad: bad, locs: map[string]*loc{}, res: res, track: true}
 	var inst any
 	if root.Kind == load.Null {
 		// An empty document reads as an empty mapping: it reports the
@@ -148,11 +181,6 @@ func CheckMemo(root *load.Node, memo Memo) (diag.List, load.NodeSet) {
 	} else {
 		inst = c.convert(root, m, "", diag.Root, nil)
 	}
-	sch, err := compiled()
-	if err != nil {
-		c.dl.Errorf(diag.Pos{}, "", "", "internal error: %v", err)
-		return c.dl, bad
-	}
 	if err := sch.Validate(inst); err != nil {
 		var verr *jsonschema.ValidationError
 		if !errors.As(err, &verr) {
@@ -160,11 +188,11 @@ func CheckMemo(root *load.Node, memo Memo) (diag.List, load.NodeSet) {
 		} else {
 			c.translate(verr)
 		}
-	} else if remember && len(c.dl) == 0 && len(bad) == 0 {
-		memo.Accept(key)
+	} else if len(c.dl) == 0 && len(bad) == 0 {
+		ok = true
 	}
 	c.dl.Sort()
-	return c.dl.Dedup(), bad
+	return c.dl.Dedup(), ok
 }
 
 // Key returns a hash of the document tree root that tells apart any two
@@ -215,8 +243,14 @@ type checker struct {
 	root *load.Node
 	dl   diag.List
 	bad  load.NodeSet
-	locs map[string]*loc
+	locs map[string]*loc // filled only when track is set
 	res  map[string]*regexp.Regexp
+	// track records the location of every value (locs, JSON pointers,
+	// dotted paths), which turning a validation error into a diagnostic
+	// needs. Without it, convert builds the same instance; its own
+	// diagnostics then carry no path, and the caller redoes the check
+	// with track set before reporting any.
+	track bool
 }
 
 // pointer appends one JSON pointer token to p.
@@ -346,7 +380,9 @@ func (c *checker) regexp(p string) *regexp.Regexp {
 func (c *checker) convert(n *load.Node, s map[string]any, ptr string, path diag.Path, keyPos *diag.Pos) any {
 	s, ref := c.resolveRef(s)
 	l := &loc{node: n, path: path, keyPos: keyPos, schemaRef: ref}
-	c.locs[ptr] = l
+	if c.track {
+		c.locs[ptr] = l
+	}
 	switch n.Kind {
 	case load.Null:
 		return nil
@@ -377,7 +413,12 @@ func (c *checker) convert(n *load.Node, s map[string]any, ptr string, path diag.
 		items, _ := s["items"].(map[string]any)
 		out := make([]any, 0, len(n.Items))
 		for i, it := range n.Items {
-			out = append(out, c.child(it, items, pointer(ptr, strconv.Itoa(i)), path.Index(i), nil))
+			var ip string
+			var ipath diag.Path
+			if c.track {
+				ip, ipath = pointer(ptr, strconv.Itoa(i)), path.Index(i)
+			}
+			out = append(out, c.child(it, items, ip, ipath, nil))
 		}
 		return out
 	case load.Map:
@@ -418,11 +459,17 @@ func (c *checker) convert(n *load.Node, s map[string]any, ptr string, path diag.
 				}
 			}
 			kp := e.KeyPos
-			cp, cpath := pointer(ptr, e.Key), path.Key(e.Key)
+			var cp string
+			var cpath diag.Path
+			if c.track {
+				cp, cpath = pointer(ptr, e.Key), path.Key(e.Key)
+			}
 			if !known {
 				// An unknown key (or any key of an uninspected value):
 				// its value is not looked at.
-				c.locs[cp] = &loc{node: e.Value, path: cpath, keyPos: &kp}
+				if c.track {
+					c.locs[cp] = &loc{node: e.Value, path: cpath, keyPos: &kp}
+				}
 				out[e.Key] = true
 				continue
 			}
@@ -437,7 +484,9 @@ func (c *checker) convert(n *load.Node, s map[string]any, ptr string, path diag.
 // when its schema does not inspect it.
 func (c *checker) child(n *load.Node, s map[string]any, ptr string, path diag.Path, keyPos *diag.Pos) any {
 	if s == nil || !inspected(c.resolve(s)) {
-		c.locs[ptr] = &loc{node: n, path: path, keyPos: keyPos}
+		if c.track {
+			c.locs[ptr] = &loc{node: n, path: path, keyPos: keyPos}
+		}
 		return true
 	}
 	return c.convert(n, s, ptr, path, keyPos)
