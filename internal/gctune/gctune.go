@@ -60,7 +60,8 @@ func watch() {
 	sentinel := new([16]byte)
 	runtime.SetFinalizer(sentinel, func(*[16]byte) {
 		debug.SetMemoryLimit(math.MaxInt64)
-		debug.SetGCPercent(percentFor(liveHeap()))
+		debug.SetGCPercent(100)
+		debug.SetGCPercent(percentFor(heapGoal() / 2))
 		watch()
 	})
 }
@@ -77,14 +78,17 @@ func percentFor(live uint64) int {
 	return min(int(100*(Limit-live)/live), maxPercent)
 }
 
-// liveHeap returns the bytes of heap objects right after the last
-// collection: the watcher runs just after one, when HeapAlloc is the live
-// heap plus what was allocated since. runtime.ReadMemStats rather than
-// runtime/metrics, whose package init (about half a millisecond) every
-// run of the command would pay; the stop of the world it costs happens
-// only after a collection, which a short command never runs.
-func liveHeap() uint64 {
+// heapGoal returns the heap size at which the next collection starts.
+// With GOGC=100 and no limit it is twice the heap the last collection
+// found live (plus the stacks and globals), which is how the watcher reads
+// the live heap: HeapAlloc, right after a collection that ran in the
+// background, still counts the garbage not yet swept (a sync with 11 MB
+// live read 52 MB). runtime.ReadMemStats rather than runtime/metrics,
+// whose package init (about half a millisecond) every run of the command
+// would pay; the stop of the world it costs happens only after a
+// collection, which a short command never runs.
+func heapGoal() uint64 {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	return ms.HeapAlloc
+	return ms.NextGC
 }

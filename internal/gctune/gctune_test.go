@@ -69,6 +69,51 @@ func TestBigRunGetsTheDefault(t *testing.T) {
 	}
 }
 
+// TestBackgroundCollection: after collections the program did not ask
+// for (which leave garbage unswept), a small live heap still gets a goal
+// of Limit: the watcher does not take the unswept garbage for live heap.
+func TestBackgroundCollection(t *testing.T) {
+	defer debug.SetGCPercent(percent())
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(-1))
+	runtime.GC()
+	var before runtime.MemStats
+	runtime.ReadMemStats(&before)
+	if !Start(func(string) string { return "" }) {
+		t.Fatal("Start changed nothing")
+	}
+	live := make([][]byte, 0, 8)
+	for range 8 {
+		live = append(live, make([]byte, 1<<20))
+	}
+	var sink []byte
+	var ms runtime.MemStats
+	for i := 0; i < 2000; i++ {
+		sink = make([]byte, 1<<20) // garbage at once
+		if i%16 == 15 {
+			// At the pace of a program that does something with what
+			// it allocates: what is allocated while a collection marks
+			// counts as live for that collection.
+			time.Sleep(time.Millisecond)
+		}
+		if i%100 == 99 {
+			runtime.ReadMemStats(&ms)
+			if ms.NumGC >= before.NumGC+3 && ms.NumForcedGC == before.NumForcedGC {
+				break
+			}
+		}
+	}
+	_ = sink
+	time.Sleep(20 * time.Millisecond) // the finalizer runs on its own goroutine
+	runtime.ReadMemStats(&ms)
+	if ms.NumGC < before.NumGC+3 {
+		t.Fatalf("%d collections ran, want 3", ms.NumGC-before.NumGC)
+	}
+	if p := percent(); p <= 300 {
+		t.Errorf("GC percent %d with 8 MiB live after background collections, want the goal at Limit (GOGC above 300)", p)
+	}
+	runtime.KeepAlive(live)
+}
+
 // TestPercentFor: the next goal is max(Limit, 2 × live).
 func TestPercentFor(t *testing.T) {
 	for _, c := range []struct {
