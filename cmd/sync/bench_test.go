@@ -79,15 +79,18 @@ func readTree(b *testing.B, dir string) map[string][]byte {
 //     (the benchmark sleeps syncstamp.Margin, untimed, then one full
 //     re-sync takes the stamp): what a user's next `anklume sync` costs.
 //
-// No tree is removed before the end of the benchmark. On ext4, creating
-// a file right after thousands were removed is several times slower: the
-// inode allocator skips every inode freed in the last seconds (minutes
-// while its block is not yet written back), and walks them at each
-// create. Earlier versions of this benchmark removed each iteration's
-// trees, so the next floor and cold sync paid that walk, in amounts that
-// varied fivefold (floors of 0.2 to 1.2 s on the same disk). A user's
-// first sync rarely follows such a removal: both figures are now taken on
-// a file system that has not just freed inodes.
+// No tree is removed before the end of the benchmark. On an ext4 without
+// a journal (the reference machine's), creating a file in the minutes
+// after thousands were removed is several times slower: the inode
+// allocator steps over every recently freed inode at each create (a
+// minute, five more while the inode's block is not yet written back).
+// Earlier versions of this benchmark removed each iteration's trees, so
+// the next floor and cold sync paid that walk, in amounts that varied
+// fivefold (floors of 0.2 to 1.2 s on the same disk). A user's first sync
+// rarely follows such a removal: the benchmark removes nothing itself, but
+// a run started within minutes of another one's cleanup (or of any big
+// removal on the same file system) still pays the walk, and prints floors
+// near a second.
 //
 // Issue 12's goals: cold within 1.5× the floor, re-sync 30× faster than
 // the seed's generator (about 0.12 s on the reference machine).
