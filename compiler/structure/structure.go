@@ -379,8 +379,9 @@ func (c *checker) regexp(p string) *regexp.Regexp {
 // does a float keep its value.
 func (c *checker) convert(n *load.Node, s map[string]any, ptr string, path diag.Path, keyPos *diag.Pos) any {
 	s, ref := c.resolveRef(s)
-	l := &loc{node: n, path: path, keyPos: keyPos, schemaRef: ref}
+	var l *loc
 	if c.track {
+		l = &loc{node: n, path: path, keyPos: keyPos, schemaRef: ref}
 		c.locs[ptr] = l
 	}
 	switch n.Kind {
@@ -392,7 +393,9 @@ func (c *checker) convert(n *load.Node, s map[string]any, ptr string, path diag.
 			if !n.IsDecimal() {
 				c.dl.Errorf(n.Pos, path.String(), hintDecimal, msgDecimal)
 				c.bad[n] = true
-				l.reported = true
+				if l != nil {
+					l.reported = true
+				}
 				return json.Number("0")
 			}
 			return json.Number(n.Value)
