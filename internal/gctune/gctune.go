@@ -59,8 +59,9 @@ func Start(getenv func(string) string) bool {
 func watch() {
 	sentinel := new([16]byte)
 	runtime.SetFinalizer(sentinel, func(*[16]byte) {
-		debug.SetGCPercent(maxPercent)
+		// The limit first: whoever sees the new GOGC sees no limit.
 		debug.SetMemoryLimit(math.MaxInt64)
+		debug.SetGCPercent(maxPercent)
 		debug.SetGCPercent(percentFor(heapGoal() * 100 / (100 + maxPercent)))
 		watch()
 	})
